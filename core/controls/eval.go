@@ -1,0 +1,384 @@
+package controls
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/exhibit-dev/exhibit/evidence"
+)
+
+// Outcome is the verdict of one rule on one artefact.
+type Outcome string
+
+// The outcomes of a rule.
+const (
+	Pass          Outcome = "pass"           // expr was true
+	Fail          Outcome = "fail"           // expr was false
+	Error         Outcome = "error"          // the rule could not be evaluated (e.g. a missing field); Message says why
+	NotApplicable Outcome = "not_applicable" // applies was false
+	NoEvidence    Outcome = "no_evidence"    // the artefact is a gap: nothing to judge; Message has the gap's error
+)
+
+// Valid reports whether o is one of the outcomes above.
+func (o Outcome) Valid() bool {
+	switch o {
+	case Pass, Fail, Error, NotApplicable, NoEvidence:
+		return true
+	}
+	return false
+}
+
+// Value is one value a verdict read: a document path or a parameter, rendered for people
+// ("8", "\"enabled\"", "[3 items]", "absent").
+type Value struct {
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+// Result is the verdict of one rule (at one version) on one artefact.
+type Result struct {
+	Rule    string  `json:"rule"`
+	Version int     `json:"version"`
+	Kind    string  `json:"kind"`
+	Subject string  `json:"subject"`
+	Outcome Outcome `json:"outcome"`
+	// Message explains an error or a no_evidence result.
+	Message string `json:"message,omitempty"`
+	// Values are the document values and params the expressions read, in path order, so an
+	// auditor can re-perform the verdict.
+	Values []Value `json:"values,omitempty"`
+	// Failing lists the offending items of a failed rule (the rule's failing expression),
+	// at most MaxFailing, then "… and N more".
+	Failing []string `json:"failing,omitempty"`
+	// Document is the digest of the judged document; zero for a gap without a document.
+	Document evidence.Digest `json:"document"`
+	// Connector and CollectedAt copy the artefact's envelope; empty when Evaluate was called
+	// on a bare document.
+	Connector   string    `json:"connector,omitempty"`
+	CollectedAt time.Time `json:"collected_at,omitzero"`
+}
+
+// Detail renders the decisive values in one line, e.g.
+// "document.MinimumPasswordLength = 8; params.min_length = 14".
+func (r *Result) Detail() string {
+	var b strings.Builder
+	if r.Message != "" {
+		b.WriteString(r.Message)
+	}
+	for _, v := range r.Values {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.Path + " = " + v.Value)
+	}
+	if len(r.Failing) > 0 {
+		b.WriteString("; failing: " + strings.Join(r.Failing, ", "))
+	}
+	return b.String()
+}
+
+// MaxFailing bounds the offending items recorded per result.
+const MaxFailing = 50
+
+// Document is an artefact document parsed once for every rule of its kind.
+type Document struct {
+	digest evidence.Digest
+	native any     // JSON as int64/float64/string/bool/nil/[]any/map[string]any
+	val    ref.Val // the same as a CEL value
+	err    error   // why the document could not be parsed
+}
+
+// ParseDocument parses a JSON document for evaluation. Integral numbers become CEL ints and
+// the others doubles, so `size(document.users) == document.count` and
+// `document.count + 1` both work. A parse error is kept and turns every verdict into error.
+func ParseDocument(data []byte) *Document {
+	d := &Document{digest: evidence.Sum(data)}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		d.err = fmt.Errorf("document is not valid JSON: %w", err)
+		return d
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		d.err = fmt.Errorf("document is not valid JSON: data after the value")
+		return d
+	}
+	d.native = convertNumbers(v)
+	d.val = types.DefaultTypeAdapter.NativeToValue(d.native)
+	return d
+}
+
+// Digest returns the SHA-256 of the document bytes.
+func (d *Document) Digest() evidence.Digest { return d.digest }
+
+func convertNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i
+		}
+		f, _ := strconv.ParseFloat(string(x), 64)
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = convertNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = convertNumbers(e)
+		}
+	}
+	return v
+}
+
+// activation resolves the CEL variables of one rule on one document without a map.
+type activation struct {
+	doc     ref.Val
+	params  any
+	subject ref.Val
+	kind    ref.Val
+	now     ref.Val
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case varDocument:
+		return a.doc, true
+	case varParams:
+		return a.params, true
+	case varSubject:
+		return a.subject, true
+	case varKind:
+		return a.kind, true
+	case varNow:
+		return a.now, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// Evaluate judges a document of kind about subject with every enabled rule of that kind.
+// now is the evaluation time the rules see. The document is parsed once.
+func (rs *RuleSet) Evaluate(kind, subject string, document []byte, now time.Time) []Result {
+	return rs.EvaluateDocument(kind, subject, ParseDocument(document), now, nil)
+}
+
+// EvaluateDocument is Evaluate on a parsed document; it appends to out and returns it.
+func (rs *RuleSet) EvaluateDocument(kind, subject string, doc *Document, now time.Time, out []Result) []Result {
+	rules := rs.byKind[kind]
+	if len(rules) == 0 {
+		return out
+	}
+	act := activation{
+		doc:     doc.val,
+		subject: types.String(subject),
+		kind:    types.String(kind),
+		now:     types.Timestamp{Time: now.UTC()},
+	}
+	for _, r := range rules {
+		if r.Disabled {
+			continue
+		}
+		out = append(out, r.evaluate(&act, kind, subject, doc))
+	}
+	return out
+}
+
+// Gap returns the no_evidence results of every enabled rule of a gap artefact's kind.
+func (rs *RuleSet) Gap(kind, subject string, status evidence.Status, message string, out []Result) []Result {
+	for _, r := range rs.byKind[kind] {
+		if r.Disabled {
+			continue
+		}
+		out = append(out, Result{
+			Rule: r.ID, Version: r.Version, Kind: kind, Subject: subject, Outcome: NoEvidence,
+			Message: fmt.Sprintf("evidence not collected (%s): %s", status, message),
+		})
+	}
+	return out
+}
+
+func (r *Rule) evaluate(act *activation, kind, subject string, doc *Document) Result {
+	res := Result{Rule: r.ID, Version: r.Version, Kind: kind, Subject: subject, Document: doc.digest}
+	if doc.err != nil {
+		res.Outcome, res.Message = Error, doc.err.Error()
+		return res
+	}
+	act.params = r.paramVal
+	res.Values = r.values(doc)
+	if r.applies != nil {
+		ok, err := evalBool(r.applies, act)
+		if err != nil {
+			res.Outcome, res.Message = Error, "applies: "+err.Error()
+			return res
+		}
+		if !ok {
+			res.Outcome = NotApplicable
+			return res
+		}
+	}
+	ok, err := evalBool(r.expr, act)
+	switch {
+	case err != nil:
+		res.Outcome, res.Message = Error, err.Error()
+		return res
+	case ok:
+		res.Outcome = Pass
+		return res
+	}
+	res.Outcome = Fail
+	if r.failing != nil {
+		items, err := evalList(r.failing, act)
+		if err != nil {
+			res.Message = "failing: " + err.Error()
+		}
+		res.Failing = items
+	}
+	return res
+}
+
+var anyType = reflect.TypeOf((*any)(nil)).Elem()
+
+func evalBool(p cel.Program, act *activation) (bool, error) {
+	out, _, err := p.Eval(act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("expression returned %s, not bool", out.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+func evalList(p cel.Program, act *activation) ([]string, error) {
+	out, _, err := p.Eval(act)
+	if err != nil {
+		return nil, err
+	}
+	l, ok := out.(traits.Lister)
+	if !ok {
+		return nil, fmt.Errorf("expression returned %s, not a list", out.Type().TypeName())
+	}
+	n := int(l.Size().(types.Int))
+	items := make([]string, 0, min(n, MaxFailing+1))
+	for i := 0; i < n && i < MaxFailing; i++ {
+		el := l.Get(types.Int(i))
+		if s, ok := el.(types.String); ok {
+			items = append(items, string(s))
+			continue
+		}
+		native, err := el.ConvertToNative(anyType)
+		if err != nil {
+			items = append(items, fmt.Sprint(el.Value()))
+			continue
+		}
+		items = append(items, renderValue(native, false))
+	}
+	if n > MaxFailing {
+		items = append(items, fmt.Sprintf("… and %d more", n-MaxFailing))
+	}
+	return items, nil
+}
+
+// values renders the document paths and params the rule reads.
+func (r *Rule) values(doc *Document) []Value {
+	if len(r.paths) == 0 && len(r.paramValues) == 0 {
+		return nil
+	}
+	out := make([]Value, 0, len(r.paths)+len(r.paramValues))
+	for _, p := range r.paths {
+		v, ok := lookup(doc.native, p.segments)
+		switch {
+		case p.presence && ok:
+			out = append(out, Value{Path: p.name, Value: "present"})
+		case !ok:
+			out = append(out, Value{Path: p.name, Value: "absent"})
+		default:
+			out = append(out, Value{Path: p.name, Value: renderValue(v, true)})
+		}
+	}
+	return append(out, r.paramValues...)
+}
+
+func lookup(v any, segs []any) (any, bool) {
+	for _, s := range segs {
+		switch k := s.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[k]; !ok {
+				return nil, false
+			}
+		case int64:
+			l, ok := v.([]any)
+			if !ok || k < 0 || k >= int64(len(l)) {
+				return nil, false
+			}
+			v = l[k]
+		}
+	}
+	return v, true
+}
+
+// maxRendered bounds one rendered value; larger lists and objects are summarised.
+const maxRendered = 200
+
+// renderValue renders a JSON-like value for a verdict: scalars as JSON, small lists and
+// objects inline, large ones as a count.
+func renderValue(v any, summarise bool) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Sprint(x)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case string:
+		if len(x) > maxRendered {
+			cut := maxRendered
+			for cut > 0 && !utf8.RuneStart(x[cut]) {
+				cut--
+			}
+			x = x[:cut] + "…"
+		}
+		return strconv.Quote(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if !summarise || len(b) <= maxRendered {
+		return string(b)
+	}
+	switch x := v.(type) {
+	case []any:
+		return fmt.Sprintf("[%d items]", len(x))
+	case map[string]any:
+		return fmt.Sprintf("{object with %d keys}", len(x))
+	}
+	return string(b[:maxRendered]) + "…"
+}
