@@ -94,6 +94,12 @@ type Options struct {
 	// exchanges (see Recorder), stores raw bodies, redacts secrets and enforces rate limits.
 	// Configure each SDK to use it (and its own retryer with bounded attempts).
 	HTTPClient *http.Client
+	// AuthHTTPClient is for authentication flows only: STS AssumeRole, the Entra token
+	// endpoint, GitHub App installation tokens. It does not capture: token responses are
+	// credentials, not evidence, and are never stored. It shares HTTPClient's base transport
+	// (proxies, CA bundles). Never use it for evidence requests. Nil (tests) means a plain
+	// http.Client.
+	AuthHTTPClient *http.Client
 	// Now is the clock; documents and gaps use it for collected-at and ages.
 	Now func() time.Time
 	// Secrets resolves secret references from the settings.
