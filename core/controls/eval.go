@@ -367,6 +367,10 @@ func renderValue(v any, summarise bool) string {
 		}
 		return strconv.Quote(x)
 	}
+	// A composite with many leaves cannot fit: summarise without encoding it.
+	if summarise && leaves(v, maxLeaves+1) > maxLeaves {
+		return summary(v)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
@@ -374,11 +378,41 @@ func renderValue(v any, summarise bool) string {
 	if !summarise || len(b) <= maxRendered {
 		return string(b)
 	}
+	return summary(v)
+}
+
+// maxLeaves is the most scalar values a rendered composite can hold within maxRendered.
+const maxLeaves = 24
+
+func summary(v any) string {
 	switch x := v.(type) {
 	case []any:
 		return fmt.Sprintf("[%d items]", len(x))
 	case map[string]any:
 		return fmt.Sprintf("{object with %d keys}", len(x))
 	}
-	return string(b[:maxRendered]) + "…"
+	return fmt.Sprintf("%T", v)
+}
+
+// leaves counts the scalars in v, stopping once limit is reached.
+func leaves(v any, limit int) int {
+	switch x := v.(type) {
+	case []any:
+		n := 0
+		for _, e := range x {
+			if n += leaves(e, limit-n); n >= limit {
+				return n
+			}
+		}
+		return n
+	case map[string]any:
+		n := 0
+		for _, e := range x {
+			if n += leaves(e, limit-n); n >= limit {
+				return n
+			}
+		}
+		return n
+	}
+	return 1
 }

@@ -273,7 +273,14 @@ func (c *Catalog) compileRule(file string, n *yaml.Node) (*Rule, error) {
 	}
 	r.Params = r.DefaultParams
 	if err := c.checkControls(y.Controls, r); err != nil {
-		add(fail(line("controls"), "%v", err))
+		l := line("controls")
+		var fe *frameworkError
+		if cn := mappingValue(n, "controls"); errors.As(err, &fe) && cn != nil {
+			if k := mappingKey(cn, fe.framework); k != nil {
+				l = k.Line
+			}
+		}
+		add(fail(l, "%v", err))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -292,6 +299,14 @@ func (c *Catalog) compileRule(file string, n *yaml.Node) (*Rule, error) {
 	return r, nil
 }
 
+// frameworkError is a problem with the controls of one framework in a rule.
+type frameworkError struct {
+	framework string
+	err       error
+}
+
+func (e *frameworkError) Error() string { return e.err.Error() }
+
 // checkControls validates the controls a rule names and derives missing Grundschutz++
 // mappings from the ISO ones.
 func (c *Catalog) checkControls(in map[string][]string, r *Rule) error {
@@ -304,24 +319,27 @@ func (c *Catalog) checkControls(in map[string][]string, r *Rule) error {
 	}
 	sort.Strings(fws)
 	for _, fw := range fws {
+		bad := func(format string, args ...any) error {
+			return &frameworkError{framework: fw, err: fmt.Errorf(format, args...)}
+		}
 		f := c.Framework(fw)
 		if f == nil {
-			return fmt.Errorf("unknown framework %q (known: %s)", fw, strings.Join(c.FrameworkIDs(), ", "))
+			return bad("unknown framework %q (known: %s)", fw, strings.Join(c.FrameworkIDs(), ", "))
 		}
 		if len(in[fw]) == 0 {
-			return fmt.Errorf("controls.%s is empty", fw)
+			return bad("controls.%s is empty", fw)
 		}
 		seen := map[string]bool{}
 		for _, id := range in[fw] {
 			ctl := f.Control(id)
 			if ctl == nil {
-				return fmt.Errorf("unknown control %q in framework %s", id, fw)
+				return bad("unknown control %q in framework %s", id, fw)
 			}
 			if !ctl.Assessable() {
-				return fmt.Errorf("%s %q is a %s, not a control: name its controls", fw, id, ctl.Kind)
+				return bad("%s %q is a %s, not a control: name its controls", fw, id, ctl.Kind)
 			}
 			if seen[id] {
-				return fmt.Errorf("control %q is listed twice in controls.%s", id, fw)
+				return bad("control %q is listed twice in controls.%s", id, fw)
 			}
 			seen[id] = true
 		}
