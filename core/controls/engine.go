@@ -29,7 +29,7 @@ type Engine struct {
 	Now func() time.Time
 
 	applicability map[string]map[string]config.Applicability // framework → control → decision
-	proves        map[string]map[string][]*Rule               // framework → control → rules
+	proves        map[string]map[string][]*Rule              // framework → control → rules
 }
 
 // Options configure NewEngine.
