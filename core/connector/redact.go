@@ -193,8 +193,8 @@ func lower(c byte) byte {
 	return c
 }
 
-// masked reports whether a secret value is already empty or masked (e.g. "********" or an
-// earlier redaction), so that it is not redacted again or counted.
+// masked reports whether a secret value is already empty or masked ("********", as GitHub
+// answers for webhook secrets, or an earlier redaction), so that it is not redacted again or counted.
 func masked(v []byte) bool {
 	if len(v) == 0 {
 		return true
@@ -202,12 +202,7 @@ func masked(v []byte) bool {
 	if bytes.HasPrefix(v, []byte("[REDACTED")) {
 		return true
 	}
-	for _, c := range v {
-		if c != '*' && c != 'x' && c != 'X' {
-			return false
-		}
-	}
-	return true
+	return len(bytes.Trim(v, "*")) == 0
 }
 
 func placeholder(rule string) string { return "[REDACTED:" + rule + "]" }
