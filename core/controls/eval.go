@@ -8,7 +8,6 @@ import (
 	"math"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -18,81 +17,46 @@ import (
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/interpreter"
 
+	"github.com/exhibit-dev/exhibit/core/controls/results"
 	"github.com/exhibit-dev/exhibit/evidence"
 )
 
-// Outcome is the verdict of one rule on one artefact.
-type Outcome string
+// Aliases of the results format, so rules code and connector tests need one import.
+type (
+	// Outcome is the verdict of one rule on one artefact.
+	Outcome = results.Outcome
+	// Value is one value a verdict read.
+	Value = results.Value
+	// Result is the verdict of one rule on one artefact.
+	Result = results.Result
+	// ResultsHeader is the first line of a results object.
+	ResultsHeader = results.Header
+	// RuleInfo records a rule as it was applied.
+	RuleInfo = results.RuleInfo
+	// Attestation is one item of manual evidence.
+	Attestation = results.Attestation
+)
 
 // The outcomes of a rule.
 const (
-	Pass          Outcome = "pass"           // expr was true
-	Fail          Outcome = "fail"           // expr was false
-	Error         Outcome = "error"          // the rule could not be evaluated (e.g. a missing field); Message says why
-	NotApplicable Outcome = "not_applicable" // applies was false
-	NoEvidence    Outcome = "no_evidence"    // the artefact is a gap: nothing to judge; Message has the gap's error
+	Pass          = results.Pass
+	Fail          = results.Fail
+	Error         = results.Error
+	NotApplicable = results.NotApplicable
+	NoEvidence    = results.NoEvidence
 )
 
-// Valid reports whether o is one of the outcomes above.
-func (o Outcome) Valid() bool {
-	switch o {
-	case Pass, Fail, Error, NotApplicable, NoEvidence:
-		return true
-	}
-	return false
-}
+// Results object format identifiers.
+const (
+	ResultsSchema    = results.Schema
+	ResultsMediaType = results.MediaType
+)
 
-// Value is one value a verdict read: a document path or a parameter, rendered for people
-// ("8", "\"enabled\"", "[3 items]", "absent").
-type Value struct {
-	Path  string `json:"path"`
-	Value string `json:"value"`
-}
-
-// Result is the verdict of one rule (at one version) on one artefact.
-type Result struct {
-	Rule    string  `json:"rule"`
-	Version int     `json:"version"`
-	Kind    string  `json:"kind"`
-	Subject string  `json:"subject"`
-	Outcome Outcome `json:"outcome"`
-	// Message explains an error or a no_evidence result.
-	Message string `json:"message,omitempty"`
-	// Values are the document values and params the expressions read, in path order, so an
-	// auditor can re-perform the verdict.
-	Values []Value `json:"values,omitempty"`
-	// Failing lists the offending items of a failed rule (the rule's failing expression),
-	// at most MaxFailing, then "… and N more".
-	Failing []string `json:"failing,omitempty"`
-	// Document is the digest of the judged document; zero for a gap without a document.
-	Document evidence.Digest `json:"document"`
-	// Connector and CollectedAt copy the artefact's envelope; empty when Evaluate was called
-	// on a bare document.
-	Connector   string    `json:"connector,omitempty"`
-	CollectedAt time.Time `json:"collected_at,omitzero"`
-}
-
-// Detail renders the decisive values in one line, e.g.
-// "document.MinimumPasswordLength = 8; params.min_length = 14".
-func (r *Result) Detail() string {
-	var b strings.Builder
-	if r.Message != "" {
-		b.WriteString(r.Message)
-	}
-	for _, v := range r.Values {
-		if b.Len() > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(v.Path + " = " + v.Value)
-	}
-	if len(r.Failing) > 0 {
-		b.WriteString("; failing: " + strings.Join(r.Failing, ", "))
-	}
-	return b.String()
-}
+// ReadResults reads a results object strictly (see results.Read).
+var ReadResults = results.Read
 
 // MaxFailing bounds the offending items recorded per result.
-const MaxFailing = 50
+const MaxFailing = results.MaxFailing
 
 // Document is an artefact document parsed once for every rule of its kind.
 type Document struct {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exhibit-dev/exhibit/core/controls/results"
 	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/store"
 )
@@ -51,7 +52,7 @@ func (e *Engine) EvaluateRun(ctx context.Context, objects store.Store, run RunIn
 		return nil, fmt.Errorf("could not create the results spool: %w", err)
 	}
 	defer func() { spool.Close(); os.Remove(spool.Name()) }()
-	rw := NewResultsWriter(spool)
+	rw := results.NewWriter(spool)
 	workers := max(1, runtime.GOMAXPROCS(0))
 
 	batch := make([]*evalJob, 0, evalBatch)
@@ -104,6 +105,24 @@ func (e *Engine) EvaluateRun(ctx context.Context, objects store.Store, run RunIn
 	return e.storeResults(ctx, objects, h, spool)
 }
 
+// Info describes the rule as it is applied now.
+func (r *Rule) Info() RuleInfo {
+	ri := RuleInfo{ID: r.ID, Version: r.Version, Kind: r.Kind, Title: r.Title, Severity: r.Severity,
+		Expr: r.Expr, Overridden: r.Overridden, Disabled: r.Disabled, Justification: r.Justification,
+		Controls: r.Controls, Source: r.File}
+	if len(r.Params) > 0 {
+		ri.Params = make(map[string]any, len(r.Params))
+		for k, v := range r.Params {
+			ri.Params[k] = normalizeYAML(v)
+		}
+	}
+	for fw := range r.Derived {
+		ri.Derived = append(ri.Derived, fw)
+	}
+	sort.Strings(ri.Derived)
+	return ri
+}
+
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
 		return e.Now().UTC()
@@ -131,7 +150,7 @@ func (e *Engine) ruleInfos() []RuleInfo {
 
 // storeResults writes header + spooled lines into one object and stores it.
 func (e *Engine) storeResults(ctx context.Context, objects store.Store, h ResultsHeader, spool *os.File) (*evidence.ObjectRef, error) {
-	head, err := EncodeHeader(h)
+	head, err := results.EncodeHeader(h)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,7 @@
-package controls
+// Package results is the format of evaluation results objects: what the controls engine
+// writes after judging a run's artefacts and what the index reads. It is a leaf package so
+// that the index can read results without importing the engine.
+package results
 
 import (
 	"bufio"
@@ -7,30 +10,103 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/exhibit-dev/exhibit/evidence"
 )
 
+// Outcome is the verdict of one rule on one artefact.
+type Outcome string
+
+// The outcomes of a rule.
+const (
+	Pass          Outcome = "pass"           // expr was true
+	Fail          Outcome = "fail"           // expr was false
+	Error         Outcome = "error"          // the rule could not be evaluated (e.g. a missing field); Message says why
+	NotApplicable Outcome = "not_applicable" // applies was false
+	NoEvidence    Outcome = "no_evidence"    // the artefact is a gap: nothing to judge; Message has the gap's error
+)
+
+// Valid reports whether o is one of the outcomes above.
+func (o Outcome) Valid() bool {
+	switch o {
+	case Pass, Fail, Error, NotApplicable, NoEvidence:
+		return true
+	}
+	return false
+}
+
+// Value is one value a verdict read: a document path or a parameter, rendered for people
+// ("8", "\"enabled\"", "[3 items]", "absent").
+type Value struct {
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+// Result is the verdict of one rule (at one version) on one artefact.
+type Result struct {
+	Rule    string  `json:"rule"`
+	Version int     `json:"version"`
+	Kind    string  `json:"kind"`
+	Subject string  `json:"subject"`
+	Outcome Outcome `json:"outcome"`
+	// Message explains an error or a no_evidence result.
+	Message string `json:"message,omitempty"`
+	// Values are the document values and params the expressions read, in path order, so an
+	// auditor can re-perform the verdict.
+	Values []Value `json:"values,omitempty"`
+	// Failing lists the offending items of a failed rule (the rule's failing expression),
+	// at most MaxFailing, then "… and N more".
+	Failing []string `json:"failing,omitempty"`
+	// Document is the digest of the judged document; zero for a gap without a document.
+	Document evidence.Digest `json:"document"`
+	// Connector and CollectedAt copy the artefact's envelope; empty when Evaluate was called
+	// on a bare document.
+	Connector   string    `json:"connector,omitempty"`
+	CollectedAt time.Time `json:"collected_at,omitzero"`
+}
+
+// Detail renders the decisive values in one line, e.g.
+// "document.MinimumPasswordLength = 8; params.min_length = 14".
+func (r *Result) Detail() string {
+	var b strings.Builder
+	if r.Message != "" {
+		b.WriteString(r.Message)
+	}
+	for _, v := range r.Values {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.Path + " = " + v.Value)
+	}
+	if len(r.Failing) > 0 {
+		b.WriteString("; failing: " + strings.Join(r.Failing, ", "))
+	}
+	return b.String()
+}
+
+// MaxFailing bounds the offending items recorded per result.
+const MaxFailing = 50
+
 // The results object format, version 1 (JSON Lines, UTF-8, "\n" after every line):
 //
-//	line 1:    ResultsHeader — schema "exhibit.results/v1", the run judged, when, the rules
+//	line 1:    Header — schema "exhibit.results/v1", the run judged, when, the rules
 //	           as they were applied (version, effective params, controls, disabled with
 //	           justification), attestations of manual evidence, and the outcome counts
 //	line 2..n: one Result per rule and artefact, in manifest order (Seq), rules in file order
 //
-// Readers are strict (ReadResults): unknown fields, duplicate keys, an unknown outcome, a
+// Readers are strict (Read): unknown fields, duplicate keys, an unknown outcome, a
 // result naming a rule or version the header does not list, or counts that do not match
 // the lines are errors. The object is stored in Objects and referenced from the signed run
 // manifest (Header.Results), so the results are as tamper-evident as the evidence.
 const (
-	ResultsSchema    = "exhibit.results/v1"
-	ResultsMediaType = "application/x-ndjson; schema=exhibit.results/v1"
+	Schema    = "exhibit.results/v1"
+	MediaType = "application/x-ndjson; schema=exhibit.results/v1"
 )
 
-// ResultsHeader is the first line of a results object.
-type ResultsHeader struct {
+// Header is the first line of a results object.
+type Header struct {
 	Schema string `json:"schema"`
 	// Run is the id of the run whose artefacts were judged.
 	Run string `json:"run"`
@@ -66,24 +142,6 @@ type RuleInfo struct {
 	Source        string              `json:"source"`            // rules file
 }
 
-// Info describes the rule as it is applied now.
-func (r *Rule) Info() RuleInfo {
-	ri := RuleInfo{ID: r.ID, Version: r.Version, Kind: r.Kind, Title: r.Title, Severity: r.Severity,
-		Expr: r.Expr, Overridden: r.Overridden, Disabled: r.Disabled, Justification: r.Justification,
-		Controls: r.Controls, Source: r.File}
-	if len(r.Params) > 0 {
-		ri.Params = make(map[string]any, len(r.Params))
-		for k, v := range r.Params {
-			ri.Params[k] = normalizeYAML(v)
-		}
-	}
-	for fw := range r.Derived {
-		ri.Derived = append(ri.Derived, fw)
-	}
-	sort.Strings(ri.Derived)
-	return ri
-}
-
 // Attestation is one item of manual evidence: a file that proves named controls from its
 // effective date until it expires.
 type Attestation struct {
@@ -108,25 +166,25 @@ type resultLine struct {
 	Result
 }
 
-// ResultsWriter writes a results object: results first (spooled by the caller), the header
+// Writer writes a results object: results first (spooled by the caller), the header
 // computed at the end. Use WriteResults for the whole object.
-type ResultsWriter struct {
+type Writer struct {
 	w      *bufio.Writer
 	counts map[Outcome]int
 	buf    bytes.Buffer
 	enc    *json.Encoder
 }
 
-// NewResultsWriter writes result lines to w.
-func NewResultsWriter(w io.Writer) *ResultsWriter {
-	rw := &ResultsWriter{w: bufio.NewWriterSize(w, 64*1024), counts: map[Outcome]int{}}
+// NewWriter writes result lines to w.
+func NewWriter(w io.Writer) *Writer {
+	rw := &Writer{w: bufio.NewWriterSize(w, 64*1024), counts: map[Outcome]int{}}
 	rw.enc = json.NewEncoder(&rw.buf)
 	rw.enc.SetEscapeHTML(false)
 	return rw
 }
 
 // Write writes one result of the artefact at position seq.
-func (rw *ResultsWriter) Write(seq int, r *Result) error {
+func (rw *Writer) Write(seq int, r *Result) error {
 	rw.buf.Reset()
 	if err := rw.enc.Encode(resultLine{Seq: seq, Result: *r}); err != nil {
 		return fmt.Errorf("could not encode result of rule %s: %w", r.Rule, err)
@@ -137,14 +195,14 @@ func (rw *ResultsWriter) Write(seq int, r *Result) error {
 }
 
 // Counts returns the outcomes written so far.
-func (rw *ResultsWriter) Counts() map[Outcome]int { return rw.counts }
+func (rw *Writer) Counts() map[Outcome]int { return rw.counts }
 
 // Flush flushes buffered lines.
-func (rw *ResultsWriter) Flush() error { return rw.w.Flush() }
+func (rw *Writer) Flush() error { return rw.w.Flush() }
 
 // EncodeHeader renders the header line.
-func EncodeHeader(h ResultsHeader) ([]byte, error) {
-	h.Schema = ResultsSchema
+func EncodeHeader(h Header) ([]byte, error) {
+	h.Schema = Schema
 	if h.Counts == nil {
 		h.Counts = map[Outcome]int{}
 	}
@@ -160,11 +218,11 @@ func EncodeHeader(h ResultsHeader) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ReadResults reads a results object strictly: it returns the header and calls fn for each
+// Read reads a results object strictly: it returns the header and calls fn for each
 // result line (with Result.Seq set) in order.
-func ReadResults(r io.Reader, fn func(seq int, res *Result) error) (ResultsHeader, error) {
+func Read(r io.Reader, fn func(seq int, res *Result) error) (Header, error) {
 	br := bufio.NewReaderSize(r, 64*1024)
-	var h ResultsHeader
+	var h Header
 	line, err := readLine(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -175,8 +233,8 @@ func ReadResults(r io.Reader, fn func(seq int, res *Result) error) (ResultsHeade
 	if err := evidence.DecodeStrict(line, &h); err != nil {
 		return h, fmt.Errorf("results header: %w", err)
 	}
-	if h.Schema != ResultsSchema {
-		return h, fmt.Errorf("results object schema %q is not supported (want %s)", h.Schema, ResultsSchema)
+	if h.Schema != Schema {
+		return h, fmt.Errorf("results object schema %q is not supported (want %s)", h.Schema, Schema)
 	}
 	if h.Run == "" || h.EvaluatedAt.IsZero() {
 		return h, errors.New("results header: run and evaluated_at are required")
