@@ -11,16 +11,30 @@ import (
 )
 
 // Pattern is a seekable reader of size deterministic pseudo-random bytes derived from a seed.
-// It holds no data, so tests can offer a store objects of any size (gigabytes) without
-// holding them in memory, and read them again after a Seek, as a store retrying an upload does.
+// It holds 64 KiB, whatever its size, so tests can offer a store objects of any size
+// (gigabytes) without holding them in memory, and read them again after a Seek, as a store
+// retrying an upload does.
+//
+// The bytes are a 64 KiB pseudo-random block repeated, with each repetition's first 8 bytes
+// replaced by a value derived from its index: no two blocks are equal, so a store that
+// reorders, repeats or drops chunks produces other bytes, and reading costs one copy.
 type Pattern struct {
-	seed uint64
-	size int64
-	off  int64
+	seed  uint64
+	size  int64
+	off   int64
+	block []byte
 }
 
+const patternBlock = 64 << 10
+
 // NewPattern returns a reader positioned at the start of the pattern of seed and size.
-func NewPattern(seed uint64, size int64) *Pattern { return &Pattern{seed: seed, size: size} }
+func NewPattern(seed uint64, size int64) *Pattern {
+	p := &Pattern{seed: seed, size: size, block: make([]byte, patternBlock)}
+	for i := 0; i < patternBlock; i += 8 {
+		binary.LittleEndian.PutUint64(p.block[i:], mix(seed^0xa0761d6478bd642f, uint64(i)))
+	}
+	return p
+}
 
 // PatternDigest returns the digest of the whole pattern of seed and size, by streaming it.
 func PatternDigest(seed uint64, size int64) evidence.Digest {
@@ -31,10 +45,9 @@ func PatternDigest(seed uint64, size int64) evidence.Digest {
 	return d
 }
 
-// word returns the i-th 8-byte word of the pattern: splitmix64, so every word is independent
-// of the others and Seek costs nothing.
-func (p *Pattern) word(i int64) uint64 {
-	z := p.seed + uint64(i)*0x9e3779b97f4a7c15
+// mix is splitmix64 of seed and i.
+func mix(seed, i uint64) uint64 {
+	z := seed + i*0x9e3779b97f4a7c15
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
@@ -50,15 +63,15 @@ func (p *Pattern) Read(b []byte) (int, error) {
 	}
 	n := 0
 	for n < len(b) {
-		if p.off%8 == 0 && len(b)-n >= 8 {
-			binary.LittleEndian.PutUint64(b[n:], p.word(p.off/8))
-			n += 8
-			p.off += 8
-			continue
+		in := int(p.off % patternBlock)
+		var c int
+		if in < 8 {
+			var head [8]byte
+			binary.LittleEndian.PutUint64(head[:], mix(p.seed, uint64(p.off/patternBlock)))
+			c = copy(b[n:], head[in:])
+		} else {
+			c = copy(b[n:], p.block[in:])
 		}
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], p.word(p.off/8))
-		c := copy(b[n:], w[p.off%8:])
 		n += c
 		p.off += int64(c)
 	}

@@ -280,7 +280,7 @@ func (s suite) notFound(t *testing.T) {
 func (s suite) listOnce(t *testing.T) {
 	st := s.newStore(t)
 	want := map[evidence.Digest]int64{}
-	for i := range 300 {
+	for i := range 100 {
 		b, d := object(uint64(1000+i), int64(i*7))
 		put(t, st, b)
 		want[d] = int64(len(b))
