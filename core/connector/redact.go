@@ -69,6 +69,8 @@ const (
 	RuleSlackToken       = "slack_token"
 	RuleSlackWebhook     = "slack_webhook"
 	RuleURLPassword      = "url_password"
+	RuleCookie           = "cookie"
+	RuleAuthorization    = "authorization"
 )
 
 var defaultRedactor = sync.OnceValue(func() *Redactor {
@@ -110,6 +112,11 @@ var defaultRedactor = sync.OnceValue(func() *Redactor {
 			"clientassertion":           RuleClientSecret,
 			"webhooksecret":             RuleSecret,
 			"signingkey":                RuleSecret,
+			// Request headers an upstream may echo back in an error.
+			"cookie":             RuleCookie,
+			"setcookie":          RuleCookie,
+			"authorization":      RuleAuthorization,
+			"proxyauthorization": RuleAuthorization,
 		},
 		suffixes: []keySuffix{
 			{"password", RulePassword},

@@ -166,10 +166,11 @@ func TestRedact(t *testing.T) {
 		{
 			name:        "text: key pairs, yaml, urls, bearer, webhooks",
 			contentType: "",
-			in:          "AKIAIOSFODNN7EXAMPLE," + testAWSSecret + "\nalone AKIAIOSFODNN7EXAMPLE\nSecretAccessKey: " + testAWSSecret + "\npostgres://u:pa55@db/x\nAuthorization: Bearer abcdefgh.ijk\nhttps://hooks.slack.com/services/T0/B0/XXXX\n" + testPEM + "\n",
-			want:        "AKIAIOSFODNN7EXAMPLE,[REDACTED:aws_secret_access_key]\nalone AKIAIOSFODNN7EXAMPLE\nSecretAccessKey: [REDACTED:aws_secret_access_key]\npostgres://u:[REDACTED:url_password]@db/x\nAuthorization: Bearer [REDACTED:bearer_token]\nhttps://hooks.slack.com/services/[REDACTED:slack_webhook]\n[REDACTED:private_key]\n",
+			in:          "AKIAIOSFODNN7EXAMPLE," + testAWSSecret + "\nalone AKIAIOSFODNN7EXAMPLE\nSecretAccessKey: " + testAWSSecret + "\npostgres://u:pa55@db/x\nAuthorization: Bearer abcdefgh.ijk\nsent Bearer abcdefgh.ijk\nSet-Cookie: s=1; Secure\nhttps://hooks.slack.com/services/T0/B0/XXXX\n" + testPEM + "\n",
+			want:        "AKIAIOSFODNN7EXAMPLE,[REDACTED:aws_secret_access_key]\nalone AKIAIOSFODNN7EXAMPLE\nSecretAccessKey: [REDACTED:aws_secret_access_key]\npostgres://u:[REDACTED:url_password]@db/x\nAuthorization: [REDACTED:authorization]\nsent Bearer [REDACTED:bearer_token]\nSet-Cookie: [REDACTED:cookie]\nhttps://hooks.slack.com/services/[REDACTED:slack_webhook]\n[REDACTED:private_key]\n",
 			reds: []evidence.Redaction{
-				red("aws_secret_access_key", "body", 2), red("url_password", "body", 1), red("bearer_token", "body", 1),
+				red("aws_secret_access_key", "body", 2), red("url_password", "body", 1), red("authorization", "body", 1),
+				red("bearer_token", "body", 1), red("cookie", "body", 1),
 				red("slack_webhook", "body", 1), red("private_key", "body", 1),
 			},
 		},

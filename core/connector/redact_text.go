@@ -29,6 +29,7 @@ func findTextSecrets(src []byte) []span {
 	findJWTs(src, add)
 	findURLPasswords(src, add)
 	findBearerTokens(src, add)
+	findHeaderLines(src, add)
 	if len(spans) < 2 {
 		return spans
 	}
@@ -380,6 +381,33 @@ func findBearerTokens(src []byte, add func(span)) {
 			})
 			if end-start >= 8 && !bytes.HasPrefix(src[start:end], []byte("[REDACTED")) {
 				add(span{start: start, end: end, rule: RuleBearerToken})
+			}
+		})
+	}
+}
+
+// headerLines are request and response headers carrying credentials, as they appear when
+// an upstream or a library quotes them in a message.
+var headerLines = []struct{ name, rule string }{
+	{"Authorization:", RuleAuthorization}, {"authorization:", RuleAuthorization},
+	{"Cookie:", RuleCookie}, {"cookie:", RuleCookie},
+}
+
+// findHeaderLines finds "Authorization: <value>" and "Cookie: <value>" (Set-Cookie too) in
+// free text and redacts the value to the end of the line, string or text node.
+func findHeaderLines(src []byte, add func(span)) {
+	for _, h := range headerLines {
+		each(src, h.name, func(i int) {
+			if i > 0 && isAlnum(src[i-1]) {
+				return
+			}
+			start := skip(src, i+len(h.name), " \t")
+			end := start
+			for end < len(src) && src[end] != '\n' && src[end] != '\r' && src[end] != '"' && src[end] != '<' && src[end] != '\\' {
+				end++
+			}
+			if end > start && !bytes.HasPrefix(src[start:end], []byte("[REDACTED")) {
+				add(span{start: start, end: end, rule: h.rule})
 			}
 		})
 	}
