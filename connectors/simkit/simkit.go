@@ -6,6 +6,7 @@ package simkit
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -47,8 +48,9 @@ type Fault struct {
 	Kind FaultKind
 	// Times is how many matching requests fail before the fault clears; 0 means always.
 	Times int
-	// RetryAfter for Throttle; Status for ServerError and Custom; Header and Body for
-	// Forbidden and Custom.
+	// RetryAfter for Throttle; Status for ServerError and Custom. Header and Body for
+	// every kind but Hang and Truncate: a Content-Type in Header is kept (a JSON or XML
+	// error body the SDK must parse), otherwise the body is sent as text/plain.
 	RetryAfter time.Duration
 	Status     int
 	Header     http.Header
@@ -133,14 +135,13 @@ func (h *Harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ra = time.Second
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
-		http.Error(w, orDefault(f.Body, "Too Many Requests"), http.StatusTooManyRequests)
+		writeFault(w, http.StatusTooManyRequests, f.Header, orDefault(f.Body, "Too Many Requests"))
 	case ThrottleNoRetryAfter:
-		http.Error(w, orDefault(f.Body, "Too Many Requests"), http.StatusTooManyRequests)
+		writeFault(w, http.StatusTooManyRequests, f.Header, orDefault(f.Body, "Too Many Requests"))
 	case ServerError:
-		http.Error(w, orDefault(f.Body, "internal error"), orStatus(f.Status, http.StatusInternalServerError))
+		writeFault(w, orStatus(f.Status, http.StatusInternalServerError), f.Header, orDefault(f.Body, "internal error"))
 	case Forbidden:
-		copyHeader(w.Header(), f.Header)
-		http.Error(w, orDefault(f.Body, "Forbidden"), http.StatusForbidden)
+		writeFault(w, http.StatusForbidden, f.Header, orDefault(f.Body, "Forbidden"))
 	case Custom:
 		copyHeader(w.Header(), f.Header)
 		w.WriteHeader(orStatus(f.Status, http.StatusInternalServerError))
@@ -154,6 +155,11 @@ func (h *Harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(rec.body)))
 		w.WriteHeader(orStatus(rec.status, http.StatusOK))
 		w.Write(rec.body[:len(rec.body)/2])
+		// Flush first: Hijack discards what is still buffered, and the client must get
+		// the first half of the body, not just the headers.
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
@@ -283,6 +289,19 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 	}
 	b.body = append(b.body, p...)
 	return len(p), nil
+}
+
+// writeFault answers an injected error like http.Error does, but keeps the fault's own
+// headers, Content-Type included (http.Error would replace it with text/plain).
+func writeFault(w http.ResponseWriter, status int, header http.Header, body string) {
+	copyHeader(w.Header(), header)
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
 }
 
 func copyHeader(dst, src http.Header) {
