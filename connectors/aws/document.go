@@ -1,0 +1,141 @@
+package aws
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// marshalDocument turns SDK output (typed structs) into the artefact document: JSON with
+// the SDK's field names, object keys sorted, null fields and the SDK's ResultMetadata
+// dropped. Dropping nulls makes "absent" and "null" the same for rules (`has(x.f)`), as
+// they are in the AWS APIs. Lists keep the order the collector gave them (sorted by the
+// collector where the API order is not meaningful), so unchanged evidence yields the same
+// bytes and the same digest.
+func marshalDocument(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("could not encode document: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("could not re-read document: %w", err)
+	}
+	tree = prune(tree)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(tree); err != nil {
+		return nil, fmt.Errorf("could not encode document: %w", err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func prune(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if x == nil || k == "ResultMetadata" {
+				delete(t, k)
+				continue
+			}
+			t[k] = prune(x)
+		}
+		return t
+	case []any:
+		for i := range t {
+			t[i] = prune(t[i])
+		}
+		return t
+	default:
+		return v
+	}
+}
+
+// policyDocument decodes an IAM policy document as IAM and S3 return it (URL-encoded JSON
+// for IAM, plain JSON for S3) into a JSON value whose Statement is always a list and whose
+// Action, NotAction, Resource and NotResource are always lists, so rules need not handle
+// both shapes. The raw response keeps the original text.
+func policyDocument(text string) (any, error) {
+	if text == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(strings.TrimSpace(text), "{") {
+		dec, err := url.QueryUnescape(text)
+		if err != nil {
+			return nil, fmt.Errorf("could not URL-decode policy document: %w", err)
+		}
+		text = dec
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+		return nil, fmt.Errorf("could not parse policy document: %w", err)
+	}
+	st := doc["Statement"]
+	var stmts []any
+	switch s := st.(type) {
+	case []any:
+		stmts = s
+	case map[string]any:
+		stmts = []any{s}
+	case nil:
+	default:
+		return nil, errors.New("policy document: Statement is neither an object nor a list")
+	}
+	for _, s := range stmts {
+		m, ok := s.(map[string]any)
+		if !ok {
+			return nil, errors.New("policy document: a statement is not an object")
+		}
+		for _, k := range []string{"Action", "NotAction", "Resource", "NotResource"} {
+			if str, ok := m[k].(string); ok {
+				m[k] = []any{str}
+			}
+		}
+	}
+	if stmts == nil {
+		stmts = []any{}
+	}
+	doc["Statement"] = stmts
+	return doc, nil
+}
+
+// pageGuard bounds a listing: at most maxPages pages, and no repeated page token (a
+// looping upstream would otherwise never end).
+type pageGuard struct {
+	max   int
+	pages int
+	seen  map[string]bool
+}
+
+func newPageGuard(max int) *pageGuard {
+	return &pageGuard{max: max, seen: map[string]bool{}}
+}
+
+// next is called before fetching each page with the token that fetches it ("" for the
+// first page). It returns an error when the listing must stop incomplete.
+func (g *pageGuard) next(token string) error {
+	g.pages++
+	if g.max > 0 && g.pages > g.max {
+		return fmt.Errorf("listing has more than %d pages (limits.max_pages); incomplete listings are not evidence", g.max)
+	}
+	if token != "" {
+		if g.seen[token] {
+			return fmt.Errorf("page token repeated after %d pages; the upstream is looping", g.pages-1)
+		}
+		g.seen[token] = true
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
