@@ -40,9 +40,29 @@ type Redactor struct {
 	// notSecret lists normalised keys that match a suffix but are not secrets (pagination
 	// tokens: redacting them would break paging).
 	notSecret map[string]bool
-	// lastByte marks the bytes a secret key can end with, a cheap first test per key.
-	lastByte [256]bool
+	// tails marks the pairs of last two bytes a secret key can end with: a cheap first
+	// test, since most keys of a page fail it and need no normalising or lookup.
+	tails [1 << 16 / 64]uint64
 }
+
+func tailIndex(a, b byte) int { return int(lower(a))<<8 | int(lower(b)) }
+
+func (r *Redactor) markTail(name string) {
+	i := tailIndex(name[len(name)-2], name[len(name)-1])
+	r.tails[i/64] |= 1 << (i % 64)
+}
+
+// mayBeSecret is the cheap first test of keyRule.
+func (r *Redactor) mayBeSecret(name []byte) bool {
+	a, b := name[len(name)-2], name[len(name)-1]
+	if isSeparator(a) || isSeparator(b) {
+		return true // unusual; let the full test decide
+	}
+	i := tailIndex(a, b)
+	return r.tails[i/64]&(1<<(i%64)) != 0
+}
+
+func isSeparator(c byte) bool { return c == '_' || c == '-' || c == '.' }
 
 type keySuffix struct {
 	suffix string
@@ -142,10 +162,10 @@ var defaultRedactor = sync.OnceValue(func() *Redactor {
 		},
 	}
 	for k := range r.keys {
-		r.lastByte[k[len(k)-1]] = true
+		r.markTail(k)
 	}
 	for _, s := range r.suffixes {
-		r.lastByte[s.suffix[len(s.suffix)-1]] = true
+		r.markTail(s.suffix)
 	}
 	return r
 })
@@ -160,17 +180,14 @@ const maxKeyLen = 64
 // Names are compared case-insensitively, ignoring '_', '-' and '.', so client_secret,
 // clientSecret and Client-Secret are one name.
 func (r *Redactor) keyRule(name []byte) string {
-	if len(name) == 0 || len(name) > maxKeyLen {
-		return ""
-	}
-	if !r.lastByte[lower(name[len(name)-1])] {
-		return ""
+	if len(name) < 3 || len(name) > maxKeyLen || !r.mayBeSecret(name) {
+		return "" // every secret name has at least three letters ("pwd")
 	}
 	var buf [maxKeyLen]byte
 	n := 0
 	for _, c := range name {
 		switch {
-		case c == '_' || c == '-' || c == '.':
+		case isSeparator(c):
 			continue
 		case c >= 'A' && c <= 'Z':
 			c += 'a' - 'A'

@@ -58,6 +58,18 @@ func each(src []byte, lit string, fn func(i int)) {
 	}
 }
 
+// eachByte calls fn with every index of c in src.
+func eachByte(src []byte, c byte, fn func(i int)) {
+	for off := 0; off < len(src); {
+		i := bytes.IndexByte(src[off:], c)
+		if i < 0 {
+			return
+		}
+		fn(off + i)
+		off += i + 1
+	}
+}
+
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
@@ -222,14 +234,32 @@ func lookupAssignment(name []byte) (assignment, bool) {
 	return a, ok
 }
 
-// awsSecretNames are spellings of the AWS secret key name that may be followed by ':'
-// (YAML, JSON-like text, logs); '=' forms are handled by findAssignments.
-var awsSecretNames = []string{"SecretAccessKey", "secretAccessKey", "secret_access_key", "SECRET_ACCESS_KEY"}
+// isHeaderInitial reports whether src[i] is the initial of a header name whose tail
+// follows it ("A" of Authorization, "C" of Cookie, either case), not part of a longer word
+// (Set-Cookie and Proxy-Authorization are names of their own, separated by '-').
+func isHeaderInitial(src []byte, i int, rule string) bool {
+	want := byte('a')
+	if rule == RuleCookie {
+		want = 'c'
+	}
+	if i < 0 || lower(src[i]) != want {
+		return false
+	}
+	return i == 0 || !isAlnum(src[i-1])
+}
+
+// awsSecretNames are the tails of the spellings of the AWS secret key name that may be
+// followed by ':' (YAML, JSON-like text, logs), each after "secret" in any case; '=' forms
+// are handled by findAssignments. Tails start with rarer bytes than "secret" does.
+var awsSecretNames = []string{"AccessKey", "_access_key", "ACCESS_KEY"}
 
 // findAWSSecretsAfterName finds `SecretAccessKey: <40 chars>` in free text.
 func findAWSSecretsAfterName(src []byte, add func(span)) {
 	for _, name := range awsSecretNames {
 		each(src, name, func(i int) {
+			if i < 6 || !bytes.EqualFold(src[i-6:i], []byte("secret")) {
+				return
+			}
 			j := i + len(name)
 			j = skip(src, j, "\"' \t")
 			if j >= len(src) || src[j] != ':' {
@@ -285,23 +315,20 @@ func findAWSKeyPairs(src []byte, add func(span)) {
 // findPrefixedTokens finds tokens recognisable by their prefix: GitHub (ghp_, gho_, ghu_,
 // ghs_, ghr_, github_pat_), Slack (xox?-) and Slack webhook paths.
 func findPrefixedTokens(src []byte, add func(span)) {
-	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"} {
-		each(src, p, func(i int) {
-			if i > 0 && isWord(src[i-1]) {
-				return
-			}
-			end := run(src, i+len(p), isWord)
-			if end-i-len(p) >= 30 {
-				add(span{start: i, end: end, rule: RuleGitHubToken})
-			}
-		})
-	}
+	// One pass over "gh" finds the classic prefixes ghp_, gho_, ghu_, ghs_ and ghr_.
+	each(src, "gh", func(i int) {
+		if i > 0 && isWord(src[i-1]) || i+4 > len(src) || src[i+3] != '_' || bytes.IndexByte([]byte("pousr"), src[i+2]) < 0 {
+			return
+		}
+		if end := run(src, i+4, isWord); end-i-4 >= 30 {
+			add(span{start: i, end: end, rule: RuleGitHubToken})
+		}
+	})
 	each(src, "github_pat_", func(i int) {
 		if i > 0 && isWord(src[i-1]) {
 			return
 		}
-		end := run(src, i+len("github_pat_"), isWord)
-		if end-i-len("github_pat_") >= 22 {
+		if end := run(src, i+len("github_pat_"), isWord); end-i-len("github_pat_") >= 22 {
 			add(span{start: i, end: end, rule: RuleGitHubToken})
 		}
 	})
@@ -331,8 +358,10 @@ func findPrefixedTokens(src []byte, add func(span)) {
 // findJWTs finds JSON Web Tokens: base64url header starting "eyJ" ({"), payload and
 // signature separated by dots.
 func findJWTs(src []byte, add func(span)) {
-	each(src, "eyJ", func(i int) {
-		if i > 0 && isB64URL(src[i-1]) {
+	// Anchored on the rare 'J' rather than the common 'e' of "eyJ".
+	eachByte(src, 'J', func(j int) {
+		i := j - 2
+		if i < 0 || src[i] != 'e' || src[i+1] != 'y' || i > 0 && isB64URL(src[i-1]) {
 			return
 		}
 		h := run(src, i, isB64URL)
@@ -348,33 +377,35 @@ func findJWTs(src []byte, add func(span)) {
 	})
 }
 
-// findURLPasswords finds the password of user:password@ in URLs.
+// findURLPasswords finds the password of scheme://user:password@host in URLs (also with
+// JSON's escaped slashes), anchored on the rare '@'.
 func findURLPasswords(src []byte, add func(span)) {
-	for _, sep := range []string{"://", `:\/\/`} {
-		each(src, sep, func(i int) {
-			start := i + len(sep)
-			colon := -1
-			for j := start; j < len(src) && j-start < 256; j++ {
-				switch c := src[j]; {
-				case c == ':' && colon < 0:
-					colon = j
-				case c == '@':
-					if colon >= 0 && j > colon+1 {
-						add(span{start: colon + 1, end: j, rule: RuleURLPassword})
-					}
-					return
-				case c == '/' || c == '?' || c == '#' || c == '"' || c == '<' || c == '\\' || c <= ' ':
-					return
-				}
+	eachByte(src, '@', func(at int) {
+		start := at
+		for start > 0 && at-start < 256 {
+			c := src[start-1]
+			if c == '/' || c == '"' || c == '<' || c == '>' || c == '\\' || c <= ' ' {
+				break
 			}
-		})
-	}
+			start--
+		}
+		if !bytes.HasSuffix(src[:start], []byte("://")) && !bytes.HasSuffix(src[:start], []byte(`:\/\/`)) {
+			return
+		}
+		colon := bytes.IndexByte(src[start:at], ':')
+		if colon >= 0 && start+colon+1 < at {
+			add(span{start: start + colon + 1, end: at, rule: RuleURLPassword})
+		}
+	})
 }
 
 // findBearerTokens finds "Bearer <token>" in free text (error messages quoting headers).
 func findBearerTokens(src []byte, add func(span)) {
-	for _, p := range []string{"Bearer ", "bearer ", "BEARER "} {
+	for _, p := range []string{"Bearer ", "bearer "} {
 		each(src, p, func(i int) {
+			if i > 0 && isAlnum(src[i-1]) {
+				return
+			}
 			start := i + len(p)
 			end := run(src, start, func(c byte) bool {
 				return isB64URL(c) || c == '.' || c == '~' || c == '+' || c == '/' || c == '='
@@ -388,20 +419,20 @@ func findBearerTokens(src []byte, add func(span)) {
 
 // headerLines are request and response headers carrying credentials, as they appear when
 // an upstream or a library quotes them in a message.
-var headerLines = []struct{ name, rule string }{
-	{"Authorization:", RuleAuthorization}, {"authorization:", RuleAuthorization},
-	{"Cookie:", RuleCookie}, {"cookie:", RuleCookie},
+var headerLines = []struct{ tail, rule string }{
+	{"uthorization:", RuleAuthorization}, // Authorization, Proxy-Authorization
+	{"ookie:", RuleCookie},               // Cookie, Set-Cookie
 }
 
 // findHeaderLines finds "Authorization: <value>" and "Cookie: <value>" (Set-Cookie too) in
 // free text and redacts the value to the end of the line, string or text node.
 func findHeaderLines(src []byte, add func(span)) {
 	for _, h := range headerLines {
-		each(src, h.name, func(i int) {
-			if i > 0 && isAlnum(src[i-1]) {
+		each(src, h.tail, func(i int) {
+			if !isHeaderInitial(src, i-1, h.rule) {
 				return
 			}
-			start := skip(src, i+len(h.name), " \t")
+			start := skip(src, i+len(h.tail), " \t")
 			end := start
 			for end < len(src) && src[end] != '\n' && src[end] != '\r' && src[end] != '"' && src[end] != '<' && src[end] != '\\' {
 				end++
