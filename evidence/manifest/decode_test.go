@@ -141,8 +141,9 @@ func TestRefVerify(t *testing.T) {
 		wantErr string
 	}{
 		{"good", func(*Ref) {}, ""},
-		{"manifest digest changed", func(r *Ref) { r.Manifest.Digest[0] ^= 1 }, "not by key"},
-		{"signed by another key", func(r *Ref) { r.Signature, r.SSHSig = otherRef.Signature, otherRef.SSHSig }, "not by key"},
+		{"manifest digest changed", func(r *Ref) { r.Manifest.Digest[0] ^= 1 }, "does not verify"},
+		{"signed by another key", func(r *Ref) { r.Signature, r.SSHSig = otherRef.Signature, otherRef.SSHSig }, "made by key " + other.Fingerprint()},
+		{"DER by another key", func(r *Ref) { r.Signature = otherRef.Signature }, "not by key"},
 		{"SSHSIG by another key", func(r *Ref) { r.SSHSig = otherRef.SSHSig }, "made by key " + other.Fingerprint()},
 		{"signer field changed", func(r *Ref) { r.Signer = other.Fingerprint() }, "names signer"},
 	}

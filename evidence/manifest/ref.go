@@ -91,10 +91,12 @@ func (r *Ref) validate() error {
 // Verify checks both signatures over r.Manifest.Digest against the pinned key v, and that
 // r names v's fingerprint as its signer.
 func (r Ref) Verify(v *sign.Verifier) error {
-	if err := v.VerifyDER(r.Manifest.Digest, r.Signature); err != nil {
+	// SSHSIG first: it carries the signer's public key, so its error can name the key that
+	// did sign, which is what an operator needs to know.
+	if err := v.VerifySSH(sign.NamespaceRun, r.Manifest.Digest, []byte(r.SSHSig)); err != nil {
 		return fmt.Errorf("run %s (manifest %s): %w", r.ID, r.Manifest.Digest, err)
 	}
-	if err := v.VerifySSH(sign.NamespaceRun, r.Manifest.Digest, []byte(r.SSHSig)); err != nil {
+	if err := v.VerifyDER(r.Manifest.Digest, r.Signature); err != nil {
 		return fmt.Errorf("run %s (manifest %s): %w", r.ID, r.Manifest.Digest, err)
 	}
 	if r.Signer != v.Fingerprint() {
