@@ -24,8 +24,13 @@ import (
 	"github.com/exhibit-dev/exhibit/evidence/store/mem"
 )
 
-// testEpoch anchors the simulated organisation's dates; the fake clock starts a day later.
-var testEpoch = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+// testEpoch anchors the simulated organisation's dates: the start of today (UTC). The
+// fake clock starts at the real time, so reset times the simulator hands out are in the
+// real future too, as go-github's own rate-limit check (wall clock) would see them.
+var (
+	clockStart = time.Now().UTC().Truncate(time.Second)
+	testEpoch  = clockStart.Truncate(24 * time.Hour)
+)
 
 // fakeClock is the connector's and the simulator's clock in tests: sleeping advances it
 // and records the wait, so rate-limit waits are asserted without real sleeps.
@@ -35,7 +40,7 @@ type fakeClock struct {
 	waits []time.Duration
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{t: testEpoch.Add(9 * time.Hour)} }
+func newFakeClock() *fakeClock { return &fakeClock{t: clockStart} }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
