@@ -177,10 +177,13 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, req *http.Reques
 	rec.Add(x)
 
 	resp.Body = io.NopCloser(bytes.NewReader(redacted))
-	resp.ContentLength = int64(len(redacted))
-	resp.TransferEncoding = nil
-	if resp.Header.Get("Content-Length") != "" {
-		resp.Header.Set("Content-Length", strconv.Itoa(len(redacted)))
+	// A HEAD response's Content-Length describes the body a GET would return; keep it.
+	if m != http.MethodHead {
+		resp.ContentLength = int64(len(redacted))
+		resp.TransferEncoding = nil
+		if resp.Header.Get("Content-Length") != "" {
+			resp.Header.Set("Content-Length", strconv.Itoa(len(redacted)))
+		}
 	}
 	throttled := isThrottled(resp.StatusCode, resp.Header, body)
 	t.observe(req, resp.StatusCode, end.Sub(start), throttled, int64(len(body)))

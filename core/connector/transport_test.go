@@ -89,6 +89,9 @@ func upstream() http.Handler {
 	mux.HandleFunc("GET /empty", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("HEAD /head", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "4096")
+	})
 	mux.HandleFunc("POST /aws", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/xml")
 		w.Header().Set("x-amzn-RequestId", "aws-req-1")
@@ -188,6 +191,7 @@ func TestTransportCases(t *testing.T) {
 		wantBody   string
 		wantStored bool
 		throttled  bool
+		wantLength int64 // resp.ContentLength; 0 means len(wantBody)
 	}{
 		{name: "gzip is decoded before redaction", path: "/gzip", record: true, wantBody: `{"password":"[REDACTED:password]"}`, wantStored: true},
 		{name: "unknown content encoding is refused", path: "/brotli", record: true, wantErrMsg: `cannot redact a body with Content-Encoding "br"`},
@@ -200,6 +204,7 @@ func TestTransportCases(t *testing.T) {
 		{name: "aws throttling is recorded and observed", path: "/aws", method: "POST", record: true, wantStored: true, throttled: true,
 			wantBody: `<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>`},
 		{name: "unrecorded requests pass through unredacted", path: "/json", record: false, wantBody: `{"name":"acme","webhook":{"secret":"s3cr3t-value"}}`},
+		{name: "head keeps its content length", path: "/head", method: "HEAD", record: true, wantBody: "", wantStored: true, wantLength: 4096},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,6 +260,13 @@ func TestTransportCases(t *testing.T) {
 			if string(body) != tt.wantBody {
 				t.Errorf("body %q, want %q", body, tt.wantBody)
 			}
+			wantLength := tt.wantLength
+			if wantLength == 0 {
+				wantLength = int64(len(tt.wantBody))
+			}
+			if tt.record && resp.ContentLength != wantLength {
+				t.Errorf("ContentLength %d, want %d", resp.ContentLength, wantLength)
+			}
 			var n int
 			objects.List(ctx, func(store.Info) error { n++; return nil })
 			if tt.wantStored {
@@ -300,6 +312,30 @@ func TestTransportTruncatedBody(t *testing.T) {
 	}
 	if len(rec.Exchanges()) != 0 {
 		t.Error("truncated exchange recorded")
+	}
+}
+
+func TestUnrecorded(t *testing.T) {
+	srv := httptest.NewServer(upstream())
+	defer srv.Close()
+	objects := mem.New()
+	client := &http.Client{Transport: connector.NewTransport(nil, connector.TransportOptions{Sink: objects})}
+	ctx, rec := connector.Record(context.Background())
+	if connector.Unrecorded(context.Background()) != context.Background() {
+		t.Error("Unrecorded changed a context without a recorder")
+	}
+	req, _ := http.NewRequestWithContext(connector.Unrecorded(ctx), http.MethodGet, srv.URL+"/json", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "s3cr3t-value") || len(rec.Exchanges()) != 0 {
+		t.Errorf("unrecorded request was captured: body %s, %d exchanges", body, len(rec.Exchanges()))
+	}
+	if connector.RecorderFrom(connector.Unrecorded(ctx)) != nil {
+		t.Error("RecorderFrom(Unrecorded(ctx)) is not nil")
 	}
 }
 
