@@ -13,7 +13,7 @@ import (
 var knownKinds = map[string]bool{"aws.iam.password_policy": true, "aws.iam.users": true, "aws.cloudtrail.trails": true}
 
 // testConfig writes a config into a temp dir next to the test data and parses it.
-func testConfig(t *testing.T, body string) *config.Config {
+func testConfig(t testing.TB, body string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	wd, _ := os.Getwd()
