@@ -1,0 +1,135 @@
+package github
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+func classicStrong(enforceAdmins bool) *gh.Protection {
+	return &gh.Protection{
+		RequiredPullRequestReviews: &gh.PullRequestReviewsEnforcement{RequiredApprovingReviewCount: 1, DismissStaleReviews: true},
+		RequiredStatusChecks:       &gh.RequiredStatusChecks{Strict: true, Contexts: &[]string{"ci/build"}},
+		EnforceAdmins:              &gh.AdminEnforcement{Enabled: enforceAdmins},
+		AllowForcePushes:           &gh.AllowForcePushes{Enabled: false},
+		AllowDeletions:             &gh.AllowDeletions{Enabled: false},
+		RequiredSignatures:         &gh.SignaturesProtectedBranch{Enabled: gh.Bool(false)},
+	}
+}
+
+func rs(id int64, enforcement string, include []string, bypass *[]bypassActor, rules ...rulesetRule) *ruleset {
+	r := &ruleset{ID: id, Name: "rs", Target: "branch", SourceType: "Repository", Enforcement: enforcement, BypassActors: bypass, Rules: rules}
+	r.Conditions = &rulesetConditions{}
+	r.Conditions.RefName = &struct {
+		Include []string `json:"include"`
+		Exclude []string `json:"exclude"`
+	}{Include: include, Exclude: []string{"refs/heads/main-legacy"}}
+	return r
+}
+
+func rule(typ string, params any) rulesetRule {
+	r := rulesetRule{Type: typ}
+	if params != nil {
+		r.Parameters, _ = json.Marshal(params)
+	}
+	return r
+}
+
+var noBypass = &[]bypassActor{}
+
+func TestCombine(t *testing.T) {
+	pr3 := rule("pull_request", map[string]any{"required_approving_review_count": 3, "require_code_owner_review": true, "dismiss_stale_reviews_on_push": false})
+	checks := rule("required_status_checks", map[string]any{"required_status_checks": []map[string]any{{"context": "ci/test"}}, "strict_required_status_checks_policy": false})
+	admin := &[]bypassActor{{ActorID: gh.Int64(5), ActorType: "RepositoryRole", BypassMode: "always"}}
+	tests := []struct {
+		name     string
+		classic  string
+		prot     *gh.Protection
+		rulesets []*ruleset
+		want     func(d effectiveDoc) bool
+	}{
+		{"nothing", stateAbsent, nil, nil, func(d effectiveDoc) bool { return !d.Protected && !d.BypassPossible }},
+		{"classic, admins included", stateEnabled, classicStrong(true), nil, func(d effectiveDoc) bool {
+			return d.Protected && d.Effective.RequiredApprovingReviewCount == 1 && d.Effective.BlockForcePushes && !d.BypassPossible
+		}},
+		{"classic, admins exempt", stateEnabled, classicStrong(false), nil, func(d effectiveDoc) bool {
+			return d.Protected && d.BypassPossible && d.EnforcedForEveryone.RequiredApprovingReviewCount == 0 && len(d.BypassActors) == 1
+		}},
+		{"classic with pull request bypass allowance", stateEnabled, func() *gh.Protection {
+			p := classicStrong(true)
+			p.RequiredPullRequestReviews.BypassPullRequestAllowances = &gh.BypassPullRequestAllowances{Users: []*gh.User{{Login: gh.String("release-bot")}}}
+			return p
+		}(), nil, func(d effectiveDoc) bool {
+			return d.BypassPossible && !d.EnforcedForEveryone.RequirePullRequest && d.EnforcedForEveryone.BlockForcePushes
+		}},
+		{"classic and ruleset: the stricter of each", stateEnabled, classicStrong(true), []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, noBypass, pr3, checks, rule("required_signatures", nil))},
+			func(d effectiveDoc) bool {
+				e := d.Effective
+				return e.RequiredApprovingReviewCount == 3 && e.RequireCodeOwnerReviews && e.DismissStaleReviews && e.StrictStatusChecks &&
+					slices.Equal(e.RequiredStatusChecks, []string{"ci/build", "ci/test"}) && e.RequireSignedCommits && len(d.Sources) == 2 && !d.BypassPossible
+			}},
+		{"evaluate mode counts for nothing", stateAbsent, nil, []*ruleset{rs(1, "evaluate", []string{"~ALL"}, noBypass, pr3)},
+			func(d effectiveDoc) bool { return !d.Protected && len(d.IgnoredRulesets) == 1 && len(d.Sources) == 0 }},
+		{"disabled counts for nothing", stateAbsent, nil, []*ruleset{rs(1, "disabled", []string{"~ALL"}, noBypass, pr3)},
+			func(d effectiveDoc) bool { return !d.Protected && len(d.IgnoredRulesets) == 1 }},
+		{"bypass actors weaken a ruleset", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, admin, pr3, rule("non_fast_forward", nil))},
+			func(d effectiveDoc) bool {
+				return d.Protected && d.BypassPossible && !d.EnforcedForEveryone.any() && d.BypassActors[0].Source == "ruleset:1"
+			}},
+		{"undisclosed bypass list counts as bypassable", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, nil, rule("deletion", nil))},
+			func(d effectiveDoc) bool { return d.BypassPossible && !d.Sources[0].BypassKnown && d.Effective.BlockDeletions }},
+		{"a bypassable ruleset on top of unbypassable classic protection", stateEnabled, classicStrong(true), []*ruleset{rs(1, "active", []string{"~ALL"}, admin, pr3)},
+			func(d effectiveDoc) bool {
+				// Admins may skip the ruleset's third approval, not the classic first one.
+				return d.BypassPossible && d.Effective.RequiredApprovingReviewCount == 3 && d.EnforcedForEveryone.RequiredApprovingReviewCount == 1
+			}},
+		{"ruleset for other branches", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"refs/heads/release/*"}, noBypass, pr3)},
+			func(d effectiveDoc) bool { return !d.Protected && len(d.IgnoredRulesets) == 1 }},
+		{"ruleset by pattern", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"refs/heads/ma*"}, noBypass, pr3)},
+			func(d effectiveDoc) bool { return d.Protected }},
+		{"tag rulesets do not protect branches", stateAbsent, nil, []*ruleset{func() *ruleset {
+			r := rs(1, "active", []string{"~ALL"}, noBypass, rule("deletion", nil))
+			r.Target = "tag"
+			return r
+		}()}, func(d effectiveDoc) bool { return !d.Protected }},
+		{"unknown rule types are ignored, not fatal", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"~ALL"}, noBypass, rule("merge_queue", map[string]any{"merge_method": "SQUASH"}), rule("deletion", nil))},
+			func(d effectiveDoc) bool { return d.Protected && d.Effective.BlockDeletions }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := combine("acme/x", "main", tc.classic, tc.prot, stateOK, tc.rulesets)
+			if !tc.want(d) {
+				b, _ := json.MarshalIndent(d, "", "  ")
+				t.Errorf("unexpected effective protection:\n%s", b)
+			}
+		})
+	}
+}
+
+func TestRefMatches(t *testing.T) {
+	tests := []struct {
+		pattern, branch string
+		want            bool
+	}{
+		{"~DEFAULT_BRANCH", "main", true},
+		{"~ALL", "trunk", true},
+		{"refs/heads/main", "main", true},
+		{"refs/heads/main", "mainline", false},
+		{"refs/heads/*", "main", true},
+		{"refs/heads/*", "feature/x", false},
+		{"refs/heads/**", "feature/x", true},
+		{"refs/heads/release/**/*", "release/2026/1", true},
+		{"refs/heads/[mt]ain", "main", true},
+		{"refs/heads/[!m]ain", "main", false},
+		{"refs/heads/ma?n", "main", true},
+		{"refs/heads/main.x", "mainyx", false},
+		{"main", "main", true},
+	}
+	for _, tc := range tests {
+		if got := refMatches(tc.pattern, tc.branch); got != tc.want {
+			t.Errorf("refMatches(%q, %q) = %v, want %v", tc.pattern, tc.branch, got, tc.want)
+		}
+	}
+}
