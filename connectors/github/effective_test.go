@@ -79,7 +79,9 @@ func TestCombine(t *testing.T) {
 				return d.Protected && d.BypassPossible && !d.EnforcedForEveryone.any() && d.BypassActors[0].Source == "ruleset:1"
 			}},
 		{"undisclosed bypass list counts as bypassable", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, nil, rule("deletion", nil))},
-			func(d effectiveDoc) bool { return d.BypassPossible && !d.Sources[0].BypassKnown && d.Effective.BlockDeletions }},
+			func(d effectiveDoc) bool {
+				return d.BypassPossible && !d.Sources[0].BypassKnown && d.Effective.BlockDeletions
+			}},
 		{"a bypassable ruleset on top of unbypassable classic protection", stateEnabled, classicStrong(true), []*ruleset{rs(1, "active", []string{"~ALL"}, admin, pr3)},
 			func(d effectiveDoc) bool {
 				// Admins may skip the ruleset's third approval, not the classic first one.
