@@ -1,17 +1,181 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/exhibit-dev/exhibit/config"
+	"github.com/exhibit-dev/exhibit/evidence/check"
+	"github.com/exhibit-dev/exhibit/evidence/sign"
+	"github.com/exhibit-dev/exhibit/evidence/store"
+	fsstore "github.com/exhibit-dev/exhibit/evidence/store/fs"
 )
 
+// Exit codes of exhibit check, documented in its help.
+const (
+	checkExitClean    = 0
+	checkExitProblems = 1
+	checkExitCannot   = 2
+)
+
+type checkOptions struct {
+	readData    bool
+	keyFile     string
+	fingerprint string
+}
+
 func newCheckCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	opts := checkOptions{}
+	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Verify the integrity of the whole evidence store",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("check: not implemented yet")
+		Long: `Verify the integrity of the whole evidence store, like restic check:
+
+  - every object re-hashed against its name (--read-data, on by default);
+  - every run ref's signatures (DER and SSHSIG) verified against the pinned key;
+  - every run manifest decoded and compared with its ref;
+  - the chain of runs unbroken (no run missing in the middle) and not forked;
+  - every object a manifest references (documents, response bodies, results) present.
+
+Each problem is printed with its location (store and digest, run id, artefact), then a
+summary. The pinned key is the store's own signing.pub in the key directory; with --key or
+--fingerprint, check also proves the store was signed by THAT key.
+
+Exit codes:
+  0  the store is intact
+  1  problems were found (each is printed)
+  2  the check could not run (no store, no key, unreadable config, ...)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return exitCode(checkExitCannot, err)
+			}
+			report, err := runCheck(cmd.Context(), cfg, opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if err != nil {
+				return exitCode(checkExitCannot, err)
+			}
+			if !report.OK() {
+				return exitCode(checkExitProblems, nil)
+			}
+			return nil
 		},
+	}
+	cmd.Flags().BoolVar(&opts.readData, "read-data", true, "re-hash every object (false: check presence and sizes only)")
+	cmd.Flags().StringVar(&opts.keyFile, "key", "", "public key to verify against (SPKI PEM, OpenSSH public key or allowed_signers)")
+	cmd.Flags().StringVar(&opts.fingerprint, "fingerprint", "", "require the key to have this fingerprint (SHA256:…)")
+	return cmd
+}
+
+// runCheck checks the configured store, printing problems and a summary to out and progress
+// to progress. Its error means the check could not run.
+func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, progress io.Writer) (*check.Report, error) {
+	verifier, keySource, err := checkPinnedKey(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := openRepo(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	mode := "objects re-hashed"
+	if !opts.readData {
+		mode = "objects listed, not re-hashed"
+	}
+	fmt.Fprintf(out, "checking %s (%s; runs verified against %s from %s)\n", repo.Describe, mode, verifier.Fingerprint(), keySource)
+
+	last := time.Now()
+	report, err := check.Run(ctx, repo, verifier, check.Options{
+		ReadData: opts.readData,
+		Progress: func(p check.Progress) {
+			// A line every few seconds shows a long check is alive, without flooding logs.
+			if now := time.Now(); now.Sub(last) >= 5*time.Second {
+				last = now
+				fmt.Fprintf(progress, "  %s: %d/%d, %s read\n", p.Phase, p.Done, p.Total, checkByteCount(p.BytesRead))
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range report.Problems {
+		fmt.Fprintln(out, p.String())
+	}
+	summary := fmt.Sprintf("checked %d objects (%s", report.Objects, checkByteCount(report.ObjectBytes))
+	if opts.readData {
+		summary += fmt.Sprintf(", %s re-hashed", checkByteCount(report.BytesRead))
+	}
+	summary += fmt.Sprintf("), %d runs, %d envelopes, %d references: ", report.Runs, report.Envelopes, report.References)
+	switch n := len(report.Problems); n {
+	case 0:
+		summary += "no problems found"
+	case 1:
+		summary += "1 problem found"
+	default:
+		summary += fmt.Sprintf("%d problems found", n)
+	}
+	fmt.Fprintln(out, summary)
+	return report, nil
+}
+
+// checkPinnedKey returns the key runs must be signed by, and where it came from.
+func checkPinnedKey(cfg *config.Config, opts checkOptions) (*sign.Verifier, string, error) {
+	path := opts.keyFile
+	if path == "" {
+		path = filepath.Join(cfg.KeyDir(), sign.PublicKeyFile)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && opts.keyFile == "" {
+			return nil, "", fmt.Errorf("no public key at %s to verify runs against: pass --key with the store's public key", path)
+		}
+		return nil, "", fmt.Errorf("could not read the public key: %w", err)
+	}
+	v, err := sign.ParsePublicKey(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	if opts.fingerprint != "" && v.Fingerprint() != opts.fingerprint {
+		return nil, "", fmt.Errorf("the key in %s has fingerprint %s, not %s: pass --key with the public key of %s", path, v.Fingerprint(), opts.fingerprint, opts.fingerprint)
+	}
+	return v, path, nil
+}
+
+// openRepo opens the configured evidence store for checking. It never creates a store: a
+// check of a store that is not there could only report an empty, "intact" one.
+func openRepo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
+	switch cfg.Store.Type {
+	case "", "fs":
+		dir := cfg.StoreDir()
+		if _, err := os.Stat(dir); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("no evidence store at %s (check data_dir / store.fs.dir in the config)", dir)
+			}
+			return nil, fmt.Errorf("could not open the evidence store: %w", err)
+		}
+		return fsstore.OpenRepo(dir)
+	default:
+		return nil, fmt.Errorf("exhibit check does not support store type %q yet", cfg.Store.Type)
+	}
+}
+
+func checkByteCount(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%d B", n)
 	}
 }

@@ -15,6 +15,9 @@ import (
 	"runtime"
 )
 
+// ErrKeyExists is returned by Generate when the directory already holds key files.
+var ErrKeyExists = errors.New("already exists")
+
 // Generate creates a new P-256 key in dir (created with mode 0700 if missing) and writes
 // signing.key (PKCS#8 PEM, mode 0600), signing.pub (SPKI PEM) and allowed_signers. It
 // refuses, and changes nothing, if any of the three files exists: a signing key is never
@@ -27,7 +30,7 @@ func Generate(dir string) (*Signer, error) {
 	for _, name := range []string{KeyFile, PublicKeyFile, AllowedSignersFile} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Lstat(p); err == nil {
-			return nil, fmt.Errorf("could not generate a signing key in %s: %s already exists (keys are never overwritten; to rotate, generate into a new directory)", dir, p)
+			return nil, fmt.Errorf("could not generate a signing key in %s: %s %w (keys are never overwritten; to rotate, generate into a new directory)", dir, p, ErrKeyExists)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("could not generate a signing key in %s: %w", dir, err)
 		}
