@@ -74,28 +74,40 @@ func insertArtefacts(ctx context.Context, tx *sql.Tx, runID string, first int, e
 // (AddArtefacts); RecordRun replaces any earlier record of the same run.
 func (ix *Index) RecordRun(ctx context.Context, objects store.Store, s *manifest.Sealed) error {
 	h := s.Header
-	err := ix.write(ctx, func(tx *sql.Tx) error {
-		if err := upsertRun(ctx, tx, s); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM connector_runs WHERE run_id = ?`, h.ID); err != nil {
-			return err
-		}
-		for _, c := range h.Connectors {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO connector_runs(run_id, instance, type, version,
-				outcome, started_at, ended_at, artefacts, gaps, error, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				h.ID, c.Instance, c.Type, c.Version, string(c.Outcome), formatTime(c.StartedAt), nullTime(c.EndedAt),
-				c.Artefacts, c.Gaps, nullString(c.Error), c.Late); err != nil {
+	var resultsErr error
+	record := func(withResults bool) func(tx *sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			if err := upsertRun(ctx, tx, s); err != nil {
 				return err
 			}
-		}
-		if h.Results != nil {
-			if err := indexResults(ctx, tx, objects, h.ID, h); err != nil {
-				return fmt.Errorf("could not index the results of run %s: %w", h.ID, err)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM connector_runs WHERE run_id = ?`, h.ID); err != nil {
+				return err
 			}
+			for _, c := range h.Connectors {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO connector_runs(run_id, instance, type, version,
+					outcome, started_at, ended_at, artefacts, gaps, error, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					h.ID, c.Instance, c.Type, c.Version, string(c.Outcome), formatTime(c.StartedAt), nullTime(c.EndedAt),
+					c.Artefacts, c.Gaps, nullString(c.Error), c.Late); err != nil {
+					return err
+				}
+			}
+			if withResults && h.Results != nil {
+				if err := indexResults(ctx, tx, objects, h.ID, h); err != nil {
+					resultsErr = fmt.Errorf("could not index the results of run %s: %w", h.ID, err)
+					return resultsErr
+				}
+			}
+			return nil
 		}
-		return nil
-	})
+	}
+	err := ix.write(ctx, record(true))
+	if err != nil && resultsErr != nil {
+		// The run itself is still worth recording: its artefacts are queryable and the
+		// results can be indexed again by Reindex once the problem is fixed.
+		if err2 := ix.write(ctx, record(false)); err2 == nil {
+			return resultsErr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("could not record run %s in the index: %w", h.ID, err)
 	}

@@ -1,0 +1,202 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/exhibit-dev/exhibit/core/index"
+	"github.com/exhibit-dev/exhibit/core/lock"
+	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/manifest"
+)
+
+// activeJournals are the journals of runs this process is running; every other journal
+// in a data directory whose lock this process holds belongs to a process that died.
+var activeJournals sync.Map // journal dir → struct{}
+
+// Recover seals the runs of processes that died before sealing them (kill -9, power
+// loss), each as interrupted with the artefacts its journal had recorded, and indexes
+// them, so the chain stays whole and the next run chains onto them. Run does this itself
+// before each run; `exhibit serve` calls it at start-up. It needs DataDir.
+func (r *Runner) Recover(ctx context.Context) ([]*Summary, error) {
+	if r.DataDir == "" {
+		return nil, nil
+	}
+	lk, err := r.lockDataDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Release()
+	return r.recover(ctx, lk)
+}
+
+func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error) {
+	if r.DataDir == "" {
+		return nil, nil
+	}
+	root := filepath.Join(r.DataDir, journalDir)
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("could not read the run journals: %w", err)
+	}
+	var out []*Summary
+	var sealedIDs map[string]manifest.RefInfo
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() {
+			continue
+		}
+		if _, mine := activeJournals.Load(dir); mine {
+			continue
+		}
+		if sealedIDs == nil {
+			refs, err := manifest.ListRefs(ctx, r.Repo.Runs)
+			if err != nil {
+				return out, fmt.Errorf("could not list runs to recover %s: %w", e.Name(), err)
+			}
+			sealedIDs = map[string]manifest.RefInfo{}
+			for _, ri := range refs {
+				sealedIDs[ri.Ref.ID] = ri
+			}
+		}
+		sum, err := r.recoverOne(ctx, lk, dir, sealedIDs)
+		if err != nil {
+			return out, fmt.Errorf("could not recover the interrupted run in %s: %w", dir, err)
+		}
+		if sum != nil {
+			out = append(out, sum)
+		}
+	}
+	return out, nil
+}
+
+func (r *Runner) recoverOne(ctx context.Context, lk *lock.Lock, dir string, sealed map[string]manifest.RefInfo) (*Summary, error) {
+	log := r.logger()
+	// Count first: a journal whose run was sealed (the process died between sealing and
+	// removing the journal) only needs indexing.
+	jr, _, err := readJournal(dir, func(evidence.Envelope) error { return nil })
+	if err != nil {
+		broken := filepath.Join(r.DataDir, "journal-broken", filepath.Base(dir))
+		os.MkdirAll(filepath.Dir(broken), journalDirPerm)
+		log.Error("unreadable run journal moved aside; its objects are in the store but the run cannot be sealed", "journal", dir, "moved_to", broken, "err", err)
+		if rerr := os.Rename(dir, broken); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		return nil, nil
+	}
+	if ri, ok := sealed[jr.ID]; ok {
+		if r.Index != nil {
+			if _, err := index.IndexManifest(ctx, r.Index, r.Repo.Objects, ri); err != nil {
+				return nil, err
+			}
+		}
+		log.Info("run journal of an already sealed run removed", "run", jr.ID)
+		return nil, os.RemoveAll(dir)
+	}
+
+	b, err := manifest.NewBuilder(r.tempDir())
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	type counts struct {
+		artefacts, gaps int
+		last            evidence.Envelope
+	}
+	per := map[string]*counts{}
+	exchanges := 0
+	var last = jr.StartedAt
+	var gapList []GapInfo
+	_, torn, err := readJournal(dir, func(e evidence.Envelope) error {
+		if err := b.Add(e); err != nil {
+			return err
+		}
+		c := per[e.Connector.Instance]
+		if c == nil {
+			c = &counts{}
+			per[e.Connector.Instance] = c
+		}
+		c.artefacts++
+		if e.Status.IsGap() {
+			c.gaps++
+			if len(gapList) < MaxGapList {
+				gapList = append(gapList, GapInfo{Instance: e.Connector.Instance, Kind: e.Kind, Subject: e.Subject, Status: e.Status, Error: e.Error})
+			}
+		}
+		c.last = e
+		exchanges += len(e.Exchanges)
+		if e.CollectedAt.After(last) {
+			last = e.CollectedAt
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := manifest.Header{
+		ID:        jr.ID,
+		Type:      jr.Type,
+		StartedAt: jr.StartedAt,
+		EndedAt:   last,
+		Outcome:   manifest.OutcomeInterrupted,
+		Host:      jr.Host,
+		Version:   jr.Version,
+		Note: fmt.Sprintf("recovered: the process (pid %d) ended before sealing this run; sealed from its journal with the %d artefacts it had recorded",
+			jr.PID, b.Len()),
+	}
+	if h.Type == "" {
+		h.Type = manifest.TypeCollection
+	}
+	names := make([]string, 0, len(jr.Instances))
+	known := map[string]journalInstance{}
+	for _, in := range jr.Instances {
+		names = append(names, in.Name)
+		known[in.Name] = in
+	}
+	for name, c := range per { // instances the journal header did not list (should not happen)
+		if _, ok := known[name]; !ok {
+			names = append(names, name)
+			known[name] = journalInstance{Name: name, Type: c.last.Connector.Type, Version: c.last.Connector.Version}
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		in := known[name]
+		cr := manifest.ConnectorRun{Instance: name, Type: in.Type, Version: in.Version, Outcome: manifest.OutcomeInterrupted,
+			StartedAt: jr.StartedAt, EndedAt: jr.StartedAt, Late: in.Late, Error: "interrupted: the process ended"}
+		if c := per[name]; c != nil {
+			cr.Artefacts, cr.Gaps, cr.EndedAt = c.artefacts, c.gaps, c.last.CollectedAt
+		}
+		h.Connectors = append(h.Connectors, cr)
+	}
+	s, err := r.seal(context.WithoutCancel(ctx), lk, r.Repo, h, b)
+	if err != nil {
+		return nil, err
+	}
+	sum := &Summary{RunID: h.ID, Outcome: s.Header.Outcome, StartedAt: h.StartedAt, EndedAt: h.EndedAt, Manifest: s.Digest,
+		ManifestSize: s.Size, Previous: s.Header.Previous, Connectors: s.Header.Connectors, Exchanges: exchanges, GapList: gapList}
+	for _, cr := range h.Connectors {
+		sum.Artefacts += cr.Artefacts
+		sum.Gaps += cr.Gaps
+	}
+	if r.Index != nil {
+		if _, err := index.IndexManifest(ctx, r.Index, r.Repo.Objects, manifest.RefInfo{Ref: s.Ref, Digest: s.RefDigest}); err != nil {
+			sum.IndexError = err
+			log.Error("index is behind the store; run `exhibit reindex`", "run", h.ID, "err", err)
+		}
+	}
+	log.Warn("recovered a run interrupted by the end of its process", "run", h.ID, "artefacts", sum.Artefacts,
+		"torn_lines", torn, "manifest", s.Digest.String())
+	if err := os.RemoveAll(dir); err != nil {
+		return sum, fmt.Errorf("run %s was sealed but its journal could not be removed: %w", h.ID, err)
+	}
+	return sum, nil
+}
