@@ -92,7 +92,7 @@ func (s *Sim) route(r *http.Request, rel string) response {
 		return s.list(r, "deviceManagement/deviceCompliancePolicies", maps(s.compliancePolicies(strings.Contains(q.Get("$expand"), "assignments"))), false)
 	}
 	if m := reUser.FindStringSubmatch(rel); m != nil {
-		i := s.indexOf("user", m[1], s.opts.Users)
+		i := s.userIndex(m[1])
 		if i < 0 {
 			return graphError(http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+m[1]+"' does not exist or one of its queried reference-property objects are not present.")
 		}
@@ -126,6 +126,19 @@ func (s *Sim) route(r *http.Request, rel string) response {
 		return s.entity(r, "deviceManagement/managedDevices/$entity", s.deviceJSON(i))
 	}
 	return graphError(http.StatusNotFound, "Request_ResourceNotFound", "Resource not found for the segment '"+strings.TrimPrefix(rel, "/")+"'.")
+}
+
+// userIndex finds a user by object id or, like Graph, by user principal name.
+func (s *Sim) userIndex(key string) int {
+	if i := s.indexOf("user", key, s.opts.Users); i >= 0 || !strings.Contains(key, "@") {
+		return i
+	}
+	for i := 0; i < s.opts.Users; i++ {
+		if strings.EqualFold(s.user(i).UPN, key) {
+			return i
+		}
+	}
+	return -1
 }
 
 func maps(v []map[string]any) []map[string]any {
