@@ -27,9 +27,9 @@ type testFactory struct {
 	newErr  error
 }
 
-func (f *testFactory) Type() string                     { return f.typ }
-func (f *testFactory) Version() string                  { return "1.0" }
-func (f *testFactory) Kinds() []connector.Kind          { return nil }
+func (f *testFactory) Type() string                        { return f.typ }
+func (f *testFactory) Version() string                     { return "1.0" }
+func (f *testFactory) Kinds() []connector.Kind             { return nil }
 func (f *testFactory) Permissions() []connector.Permission { return nil }
 func (f *testFactory) New(s connector.Settings, o connector.Options) (connector.Connector, error) {
 	if f.newErr != nil {
