@@ -24,6 +24,10 @@ const (
 	FlushInterval = time.Second
 )
 
+// flushEvery is FlushEvery; the crash test sets it to 1 so that every emitted artefact is
+// in the journal when emit returns.
+var flushEvery = FlushEvery
+
 // collector turns the artefacts of every instance of one run into stored objects,
 // envelopes in the builder, journal lines and index rows.
 type collector struct {
@@ -239,7 +243,7 @@ func (c *collector) add(ctx context.Context, st *instanceState, env evidence.Env
 		c.gapList = append(c.gapList, GapInfo{Instance: st.ref.Instance, Kind: env.Kind, Subject: env.Subject, Status: env.Status, Error: env.Error})
 	}
 	var flushErr error
-	if len(c.pending) >= FlushEvery || time.Since(c.lastFlush) >= FlushInterval {
+	if len(c.pending) >= flushEvery || time.Since(c.lastFlush) >= FlushInterval {
 		flushErr = c.flushLocked(ctx)
 	}
 	c.mu.Unlock()

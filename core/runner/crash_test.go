@@ -1,0 +1,223 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/exhibit-dev/exhibit/core/connector"
+	"github.com/exhibit-dev/exhibit/core/index"
+	"github.com/exhibit-dev/exhibit/core/lock"
+	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/manifest"
+	"github.com/exhibit-dev/exhibit/evidence/sign"
+	"github.com/exhibit-dev/exhibit/evidence/store/fs"
+)
+
+// TestMain lets the test binary act as an `exhibit collect` that the crash test kills.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("EXHIBIT_RUNNER_CRASH_DIR"); dir != "" {
+		os.Exit(crashHelper(dir))
+	}
+	os.Exit(m.Run())
+}
+
+// crashHelper runs a collection in dir whose connector emits three artefacts, says
+// "emitted" and then hangs until the process is killed.
+func crashHelper(dir string) int {
+	flushEvery = 1
+	ctx := context.Background()
+	repo, err := fs.OpenRepo(filepath.Join(dir, "store"))
+	if err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	signer, err := sign.Load(filepath.Join(dir, "keys"))
+	if err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	ix, err := index.Open(ctx, filepath.Join(dir, "index.db"))
+	if err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	r := &Runner{Repo: repo, Signer: signer, Index: ix, DataDir: dir, TempDir: dir, Logger: slog.New(slog.DiscardHandler), Command: "exhibit collect"}
+	f := &testFactory{typ: "alpha", collect: func(ctx context.Context, o connector.Options, emit func(evidence.Artefact) error) error {
+		for i := 0; i < 3; i++ {
+			if err := emit(doc("alpha", 100+i)); err != nil {
+				return err
+			}
+		}
+		emit(connector.NewGap("alpha.other", "alpha:x", evidence.StatusForbidden, errors.New("403 Forbidden")))
+		fmt.Println("emitted")
+		select {}
+	}}
+	_, err = r.Run(ctx, []Instance{instance("doomed", f)})
+	fmt.Println("error", err)
+	return 2
+}
+
+func TestKilledRunIsRecoveredAsInterrupted(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	first, err := e.runner().Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 2)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "EXHIBIT_RUNNER_CRASH_DIR="+e.dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "emitted" {
+		t.Fatalf("helper said %q", line)
+	}
+
+	// While it runs, a second collection on the same data directory is refused, naming it.
+	_, err = e.runner().Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 1)})})
+	var le *lock.LockedError
+	if !errors.As(err, &le) || le.Holder.PID != cmd.Process.Pid || !strings.Contains(err.Error(), "exhibit collect") {
+		t.Fatalf("concurrent Run = %v, want a LockedError naming pid %d", err, cmd.Process.Pid)
+	}
+	runs, _ := e.ix.Runs(ctx, index.RunFilter{})
+	if len(runs) != 2 || runs[0].Outcome != index.OutcomeRunning {
+		t.Fatalf("index during the run: %+v", runs)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed = true
+
+	// The next run recovers the killed one first, then chains onto it.
+	next, err := e.runner().Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 2)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next.Recovered) != 1 {
+		t.Fatalf("recovered %d runs, want 1", len(next.Recovered))
+	}
+	rec := next.Recovered[0]
+	if rec.Outcome != manifest.OutcomeInterrupted || rec.Artefacts != 4 || rec.Gaps != 1 {
+		t.Errorf("recovered run: outcome %s, %d artefacts, %d gaps; want interrupted, 4, 1", rec.Outcome, rec.Artefacts, rec.Gaps)
+	}
+	if rec.Previous == nil || *rec.Previous != first.Manifest {
+		t.Errorf("recovered run's previous %v, want the first run %s", rec.Previous, first.Manifest)
+	}
+	if next.Previous == nil || *next.Previous != rec.Manifest {
+		t.Errorf("next run's previous %v, want the recovered run %s", next.Previous, rec.Manifest)
+	}
+	h, envs := e.manifestOf(t, rec.Manifest)
+	if len(envs) != 4 || h.Connectors[0].Instance != "doomed" || h.Connectors[0].Outcome != manifest.OutcomeInterrupted || !strings.Contains(h.Note, "recovered") {
+		t.Errorf("recovered manifest: %+v with %d envelopes", h, len(envs))
+	}
+	for _, env := range envs[:3] {
+		if _, err := e.repo.Objects.Stat(ctx, env.Document.Digest); err != nil {
+			t.Errorf("document of %s: %v", env.Subject, err)
+		}
+	}
+	run, _, err := e.ix.Run(ctx, rec.RunID)
+	if err != nil || run.Outcome != string(manifest.OutcomeInterrupted) || run.Artefacts != 4 || run.Manifest == nil {
+		t.Errorf("index of the recovered run: %+v %v", run, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.dir, journalDir)); len(entries) != 0 {
+		t.Errorf("journals left: %v", entries)
+	}
+	rep := e.check(t)
+	if rep.Runs != 3 {
+		t.Errorf("check saw %d runs, want 3", rep.Runs)
+	}
+}
+
+func TestRecoverJournalOfSealedRun(t *testing.T) {
+	// The process died after sealing but before removing its journal: recovery only
+	// removes the journal, it does not seal the run twice.
+	ctx := context.Background()
+	e := newEnv(t)
+	r := e.runner()
+	sum, err := r.Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 2)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, envs := e.manifestOf(t, sum.Manifest)
+	j, err := createJournal(e.dir, h, []Instance{instance("a", &testFactory{typ: "alpha"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.append(envs); err != nil {
+		t.Fatal(err)
+	}
+	j.close()
+	recovered, err := r.Recover(ctx)
+	if err != nil || len(recovered) != 0 {
+		t.Fatalf("Recover = %v, %v; want nothing to seal", recovered, err)
+	}
+	refs, _ := manifest.ListRefs(ctx, e.repo.Runs)
+	if len(refs) != 1 {
+		t.Errorf("%d runs after recovery, want 1", len(refs))
+	}
+	if _, err := os.Stat(j.dir); !os.IsNotExist(err) {
+		t.Errorf("journal still there: %v", err)
+	}
+}
+
+func TestRecoverTornJournalLine(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	h := manifest.Header{ID: "20261128T010000Z-abcdef", Type: manifest.TypeCollection, StartedAt: e.clock.Now()}
+	j, err := createJournal(e.dir, h, []Instance{instance("a", &testFactory{typ: "alpha"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &instanceState{ref: evidence.ConnectorRef{Instance: "a", Type: "alpha", Version: "1.0"}}
+	var envs []evidence.Envelope
+	for i := 0; i < 2; i++ {
+		a := doc("alpha", i)
+		ref, err := fsPut(ctx, e, a.Document)
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, evidence.Envelope{Kind: a.Kind, Subject: a.Subject, Connector: st.ref, CollectedAt: e.clock.Now(), Status: evidence.StatusOK, Document: &ref})
+	}
+	if err := j.append(envs); err != nil {
+		t.Fatal(err)
+	}
+	j.spool.WriteString(`{"kind":"alpha.thing","subj`) // the process died mid-line
+	j.close()
+	recovered, err := e.runner().Recover(ctx)
+	if err != nil || len(recovered) != 1 || recovered[0].Artefacts != 2 || recovered[0].Outcome != manifest.OutcomeInterrupted {
+		t.Fatalf("Recover = %+v, %v", recovered, err)
+	}
+	e.check(t)
+}
+
+func fsPut(ctx context.Context, e *env, b []byte) (evidence.ObjectRef, error) {
+	d := evidence.Sum(b)
+	if err := e.repo.Objects.Put(ctx, d, strings.NewReader(string(b)), int64(len(b))); err != nil {
+		return evidence.ObjectRef{}, err
+	}
+	return evidence.ObjectRef{Digest: d, Size: int64(len(b)), MediaType: "application/json"}, nil
+}
