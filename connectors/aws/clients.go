@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -117,10 +118,13 @@ func (c *Connector) assumeRole(base aws.Config, roleARN, externalID string) aws.
 	return cfg
 }
 
-// authHTTPClient is the client for credential exchanges. connector.Options has no separate
-// auth client yet, so it is the evidence client; this is the one place to switch.
+// authHTTPClient is the client for credential exchanges (STS, SSO, IMDS): it does not
+// capture, because token responses are credentials, not evidence.
 func (c *Connector) authHTTPClient() aws.HTTPClient {
-	return c.opts.HTTPClient
+	if c.opts.AuthHTTPClient != nil {
+		return c.opts.AuthHTTPClient
+	}
+	return &http.Client{}
 }
 
 func sanitizeSession(s string) string {

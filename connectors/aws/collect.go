@@ -47,7 +47,7 @@ func (t *target) clients() clients {
 	return clients{c: t.c, cfg: cfg}
 }
 
-func (t *target) pages() *pageGuard { return newPageGuard(t.c.opts.Limits.MaxPages) }
+func (t *target) pages() *connector.PageGuard { return connector.NewPageGuard(t.c.opts.Limits) }
 
 // ok returns the artefact of kind with doc as its document, or a failed gap if the
 // document cannot be encoded.
@@ -169,11 +169,11 @@ func (c *Connector) discover(ctx context.Context, base aws.Config) ([]*targetAcc
 	o := c.st.Organizations
 	client := clients{c: c, cfg: base}.organizations()
 	p := organizations.NewListAccountsPaginator(client, &organizations.ListAccountsInput{})
-	guard := newPageGuard(c.opts.Limits.MaxPages)
+	guard := connector.NewPageGuard(c.opts.Limits)
 	var token string
 	var accounts []orgtypes.Account
 	for p.HasMorePages() {
-		if err := guard.next(token); err != nil {
+		if err := guard.Next(token); err != nil {
 			return nil, fmt.Errorf("could not list the organisation's accounts: %w", err)
 		}
 		page, err := p.NextPage(ctx)

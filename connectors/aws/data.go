@@ -28,7 +28,7 @@ func tokenPages(t *target, what string, fetch func(token *string) (*string, erro
 	g := t.pages()
 	var token *string
 	for {
-		if err := g.next(deref(token)); err != nil {
+		if err := g.Next(deref(token)); err != nil {
 			return fmt.Errorf("could not list %s: %w", what, err)
 		}
 		next, err := fetch(token)

@@ -32,7 +32,7 @@ func collectAnalyzers(ctx context.Context, t *target, kinds []string) []evidence
 	analyzers := []aatypes.AnalyzerSummary{}
 	var err error
 	for {
-		if err = g.next(deref(token)); err != nil {
+		if err = g.Next(deref(token)); err != nil {
 			break
 		}
 		var out *accessanalyzer.ListAnalyzersOutput
@@ -96,7 +96,7 @@ func collectDetectors(ctx context.Context, t *target, kinds []string) []evidence
 		var token *string
 		var ids []string
 		for {
-			if err := g.next(deref(token)); err != nil {
+			if err := g.Next(deref(token)); err != nil {
 				return nil, fmt.Errorf("could not list GuardDuty detectors: %w", err)
 			}
 			out, err := client.ListDetectors(ctx, &guardduty.ListDetectorsInput{NextToken: token})
@@ -145,7 +145,7 @@ func collectSecurityHub(ctx context.Context, t *target, kinds []string) []eviden
 		g := t.pages()
 		var token *string
 		for {
-			if err := g.next(deref(token)); err != nil {
+			if err := g.Next(deref(token)); err != nil {
 				return nil, fmt.Errorf("could not get enabled Security Hub standards: %w", err)
 			}
 			out, err := client.GetEnabledStandards(ctx, &securityhub.GetEnabledStandardsInput{NextToken: token})

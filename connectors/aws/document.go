@@ -10,9 +10,10 @@ import (
 )
 
 // marshalDocument turns SDK output (typed structs) into the artefact document: JSON with
-// the SDK's field names, object keys sorted, null fields and the SDK's ResultMetadata
-// dropped. Dropping nulls makes "absent" and "null" the same for rules (`has(x.f)`), as
-// they are in the AWS APIs. Lists keep the order the collector gave them (sorted by the
+// the SDK's field names, object keys sorted, null and empty-string fields and the SDK's
+// ResultMetadata dropped. The SDK's enums are strings whose zero value "" means "not in
+// the response", so dropping them and nulls makes "absent" one thing for rules
+// (`has(x.f)`), as it is in the AWS APIs. Lists keep the order the collector gave them (sorted by the
 // collector where the API order is not meaningful), so unchanged evidence yields the same
 // bytes and the same digest.
 func marshalDocument(v any) ([]byte, error) {
@@ -40,7 +41,7 @@ func prune(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, x := range t {
-			if x == nil || k == "ResultMetadata" {
+			if x == nil || x == "" || k == "ResultMetadata" {
 				delete(t, k)
 				continue
 			}
@@ -103,34 +104,6 @@ func policyDocument(text string) (any, error) {
 	}
 	doc["Statement"] = stmts
 	return doc, nil
-}
-
-// pageGuard bounds a listing: at most maxPages pages, and no repeated page token (a
-// looping upstream would otherwise never end).
-type pageGuard struct {
-	max   int
-	pages int
-	seen  map[string]bool
-}
-
-func newPageGuard(max int) *pageGuard {
-	return &pageGuard{max: max, seen: map[string]bool{}}
-}
-
-// next is called before fetching each page with the token that fetches it ("" for the
-// first page). It returns an error when the listing must stop incomplete.
-func (g *pageGuard) next(token string) error {
-	g.pages++
-	if g.max > 0 && g.pages > g.max {
-		return fmt.Errorf("listing has more than %d pages (limits.max_pages); incomplete listings are not evidence", g.max)
-	}
-	if token != "" {
-		if g.seen[token] {
-			return fmt.Errorf("page token repeated after %d pages; the upstream is looping", g.pages-1)
-		}
-		g.seen[token] = true
-	}
-	return nil
 }
 
 func deref(s *string) string {

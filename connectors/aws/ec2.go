@@ -20,7 +20,7 @@ func ec2Pages(t *target, what string, fetch func(token *string) (*string, error)
 	g := t.pages()
 	var token *string
 	for {
-		if err := g.next(deref(token)); err != nil {
+		if err := g.Next(deref(token)); err != nil {
 			return fmt.Errorf("could not describe %s: %w", what, err)
 		}
 		next, err := fetch(token)
@@ -199,7 +199,7 @@ func patchCompliance(ctx context.Context, t *target, client *ssm.Client, instanc
 	g := t.pages()
 	var token *string
 	for {
-		if err := g.next(deref(token)); err != nil {
+		if err := g.Next(deref(token)); err != nil {
 			return nil, fmt.Errorf("could not describe SSM instance information: %w", err)
 		}
 		out, err := client.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{NextToken: token, MaxResults: aws.Int32(50)})
@@ -214,7 +214,7 @@ func patchCompliance(ctx context.Context, t *target, client *ssm.Client, instanc
 	g = t.pages()
 	token = nil
 	for {
-		if err := g.next(deref(token)); err != nil {
+		if err := g.Next(deref(token)); err != nil {
 			return nil, fmt.Errorf("could not list patch compliance summaries: %w", err)
 		}
 		out, err := client.ListResourceComplianceSummaries(ctx, &ssm.ListResourceComplianceSummariesInput{

@@ -128,7 +128,7 @@ func authorizationDetails(ctx context.Context, t *target) (*authorizationDoc, er
 		return l
 	}
 	for {
-		if err := g.next(deref(marker)); err != nil {
+		if err := g.Next(deref(marker)); err != nil {
 			return nil, fmt.Errorf("could not get the account authorization details: %w", err)
 		}
 		out, err := client.GetAccountAuthorizationDetails(ctx, &iam.GetAccountAuthorizationDetailsInput{

@@ -98,7 +98,7 @@ func listBuckets(ctx context.Context, t *target) ([]bucketRef, error) {
 	var token *string
 	buckets := []bucketRef{}
 	for {
-		if err := g.next(deref(token)); err != nil {
+		if err := g.Next(deref(token)); err != nil {
 			return nil, fmt.Errorf("could not list buckets: %w", err)
 		}
 		out, err := client.ListBuckets(ctx, &s3.ListBucketsInput{ContinuationToken: token, MaxBuckets: aws.Int32(1000)})

@@ -1,0 +1,141 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+func init() {
+	register("s3", map[string]handlerFunc{
+		"ListBuckets": (*Sim).listBuckets, "GetBucketEncryption": (*Sim).getBucketEncryption, "GetBucketPolicy": (*Sim).getBucketPolicy,
+		"GetBucketVersioning": (*Sim).getBucketVersioning, "GetObjectLockConfiguration": (*Sim).getObjectLockConfiguration,
+	})
+	register("s3control", map[string]handlerFunc{"GetPublicAccessBlock": (*Sim).getAccountPublicAccessBlock})
+}
+
+type bucket struct {
+	name, region string
+	idx          int
+}
+
+// buckets: logs-<account>, backup-<account>, then data buckets, spread over the regions.
+func (s *Sim) buckets(a *account) []bucket {
+	var out []bucket
+	for i := 0; i < s.opts.Buckets; i++ {
+		name := fmt.Sprintf("data-%s-%02d", a.ID, i)
+		switch i {
+		case 0:
+			name = "logs-" + a.ID
+		case 1:
+			name = "backup-" + a.ID
+		}
+		out = append(out, bucket{name: name, region: s.opts.Regions[i%len(s.opts.Regions)], idx: i})
+	}
+	return out
+}
+
+func (s *Sim) bucket(w http.ResponseWriter, c *call) (bucket, bool) {
+	name := strings.Trim(c.path, "/")
+	for _, b := range s.buckets(c.account) {
+		if b.name == name {
+			return b, true
+		}
+	}
+	s.writeError(w, c, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
+	return bucket{}, false
+}
+
+func (s *Sim) listBuckets(w http.ResponseWriter, c *call) {
+	bs := s.buckets(c.account)
+	start, end, next := s.page(len(bs), c.query.Get("continuation-token"))
+	var items []string
+	for _, b := range bs[start:end] {
+		items = append(items, leaf("Name", b.name)+leaf("CreationDate", s.opts.Now.Add(-days(600+b.idx)))+leaf("BucketRegion", b.region))
+	}
+	body := `<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+		el("Owner", leaf("ID", s.id("owner", c.account.ID)), leaf("DisplayName", c.account.Name)) +
+		list("Buckets", "Bucket", items)
+	if next != "" {
+		body += leaf("ContinuationToken", next)
+	}
+	writeXML(w, body+`</ListAllMyBucketsResult>`)
+}
+
+// isData reports whether b is the data bucket that carries the account's bucket defects.
+func isData(b bucket) bool { return b.idx == 2 }
+
+func (s *Sim) getBucketEncryption(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	if isData(b) && c.account.has("bucket_unencrypted", "") {
+		s.writeError(w, c, http.StatusNotFound, "ServerSideEncryptionConfigurationNotFoundError", "The server side encryption configuration was not found")
+		return
+	}
+	rule := el("ApplyServerSideEncryptionByDefault", leaf("SSEAlgorithm", "aws:kms"), leaf("KMSMasterKeyID", "arn:aws:kms:"+b.region+":"+c.account.ID+":key/"+s.id("s3key", b.name))) +
+		leaf("BucketKeyEnabled", true)
+	writeXML(w, `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+el("Rule", rule)+`</ServerSideEncryptionConfiguration>`)
+}
+
+func (s *Sim) getBucketPolicy(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	if isData(b) && c.account.has("bucket_no_tls_policy", "") {
+		s.writeError(w, c, http.StatusNotFound, "NoSuchBucketPolicy", "The bucket policy does not exist")
+		return
+	}
+	arn := "arn:aws:s3:::" + b.name
+	policy := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+		"Resource":  []string{arn, arn + "/*"},
+		"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+	}}}
+	body, _ := json.Marshal(policy)
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, string(body))
+}
+
+func (s *Sim) getBucketVersioning(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	inner := leaf("Status", "Enabled")
+	if b.idx == 0 && c.account.has("bucket_unversioned", "") {
+		inner = leaf("Status", "Suspended")
+	}
+	writeXML(w, `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+inner+`</VersioningConfiguration>`)
+}
+
+func (s *Sim) getObjectLockConfiguration(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	if b.idx != 1 {
+		s.writeError(w, c, http.StatusNotFound, "ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket")
+		return
+	}
+	writeXML(w, `<ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+leaf("ObjectLockEnabled", "Enabled")+
+		el("Rule", el("DefaultRetention", leaf("Mode", "COMPLIANCE"), leaf("Days", 365)))+`</ObjectLockConfiguration>`)
+}
+
+func (s *Sim) getAccountPublicAccessBlock(w http.ResponseWriter, c *call) {
+	if c.header.Get("X-Amz-Account-Id") != c.account.ID {
+		s.writeError(w, c, http.StatusForbidden, "AccessDenied", "Access Denied")
+		return
+	}
+	if c.account.has("no_account_public_access_block", "") {
+		s.writeError(w, c, http.StatusNotFound, "NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found")
+		return
+	}
+	writeXML(w, `<PublicAccessBlockConfiguration xmlns="http://awss3control.amazonaws.com/doc/2018-08-20/">`+
+		leaf("BlockPublicAcls", true)+leaf("IgnorePublicAcls", true)+leaf("BlockPublicPolicy", true)+leaf("RestrictPublicBuckets", true)+
+		`</PublicAccessBlockConfiguration>`)
+}
