@@ -423,7 +423,7 @@ func SyntheticOrg(login string, n int, seed int64, weak bool, epoch time.Time) *
 			r.Files = append(r.Files, []string{"SECURITY.md", ".github/SECURITY.md", "docs/SECURITY.md"}[i%3])
 		}
 		if i%8 == 3 {
-			r.Collaborators = append(r.Collaborators, collabs([]string{"dave", "erin", "frank", "grace"})...)
+			r.Collaborators = append(r.Collaborators, collabs([]string{"grace", "heidi", "ivan", "judy"})...)
 		}
 		if i%13 == 7 {
 			r.PushedAt = days(epoch, 400)
