@@ -25,7 +25,8 @@ import (
 // Options tune a check.
 type Options struct {
 	// ReadData re-hashes every object in repo.Objects. Without it, objects are listed and
-	// their presence and size checked, but only run refs and manifests are read.
+	// their presence and size checked, but only run refs and manifests are read, and a
+	// manifest whose ref was deleted is found only if a later run names it.
 	ReadData bool
 	// Workers is the number of objects re-hashed in parallel; 0 picks 2 to 4 from GOMAXPROCS.
 	Workers int

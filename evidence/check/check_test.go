@@ -65,6 +65,10 @@ func TestCheckFindsDamage(t *testing.T) {
 		want     []want
 	}{
 		{name: "clean", readData: true, damage: func(*testing.T, *fixture) {}},
+		{
+			name:   "bit flipped in a document is not seen without reading data",
+			damage: func(t *testing.T, f *fixture) { flipBit(t, f.repo.Objects, f.docs[1][0], 10) },
+		},
 		{name: "clean without reading data", damage: func(*testing.T, *fixture) {}},
 		{
 			name: "bit flipped in a document", readData: true,
@@ -75,6 +79,11 @@ func TestCheckFindsDamage(t *testing.T) {
 			name: "bit flipped in a response body", readData: true,
 			damage: func(t *testing.T, f *fixture) { flipBit(t, f.repo.Objects, f.bodies[2][1], 3) },
 			want:   []want{{kind: KindObjectCorrupt, digest: func(f *fixture) evidence.Digest { return f.bodies[2][1] }}},
+		},
+		{
+			name: "bit flipped in an object shorter than a read", readData: true,
+			damage: func(t *testing.T, f *fixture) { flipBit(t, f.repo.Objects, f.resultsOf(0), 2) },
+			want:   []want{{kind: KindObjectCorrupt, digest: func(f *fixture) evidence.Digest { return f.resultsOf(0) }}},
 		},
 		{
 			name: "bit flipped in a manifest, found without reading data too",
@@ -99,7 +108,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		{
 			name: "results deleted",
 			damage: func(t *testing.T, f *fixture) {
-				remove(t, f.repo.Objects, f.resultsOf(t, 2))
+				remove(t, f.repo.Objects, f.resultsOf(2))
 			},
 			want: []want{{kind: KindObjectMissing, runID: "r3", contains: []string{"evaluation results object is missing"}}},
 		},
@@ -245,8 +254,7 @@ func offsetAfter(t *testing.T, s store.Store, d evidence.Digest, needle string) 
 }
 
 // resultsOf returns the results object of run i.
-func (f *fixture) resultsOf(t *testing.T, i int) evidence.Digest {
-	t.Helper()
+func (f *fixture) resultsOf(i int) evidence.Digest {
 	return f.runs[i].Header.Results.Digest
 }
 

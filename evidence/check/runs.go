@@ -44,6 +44,7 @@ func (c *checker) checkRuns(ctx context.Context) error {
 				msg = "the run ref was altered: its content does not match its digest"
 			}
 			c.add(Problem{Kind: KindRefInvalid, Store: StoreRuns, Digest: d, Message: msg})
+			c.step() // no manifest to read for it: its second step is done too
 			continue
 		}
 		if err := r.Verify(c.verifier); err != nil {
