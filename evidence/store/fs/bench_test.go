@@ -1,0 +1,191 @@
+package fs_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/store/fs"
+	"github.com/exhibit-dev/exhibit/evidence/store/storetest"
+)
+
+// The ingest benchmarks store the same set of files two ways in one run and report the
+// ratio: Exhibit (hash each file, then fs Put from the file, which verifies, writes, fsyncs
+// and links it) against the baseline `sha256sum` over the files plus `cp -r` of them into a
+// fresh directory. The baseline does not fsync; Exhibit does, per object.
+//
+// Default sets run in well under a minute: 5,000 × 4 KiB and 8 × 32 MiB. With
+// EXHIBIT_BENCH_FULL=1 they are the issue's sets: 20,000 × 4 KiB and 8 × 128 MiB.
+// EXHIBIT_BENCH_WORKERS sets how many Puts run at once (default 64 small, 2 large).
+//
+//	go test -run '^$' -bench Ingest -benchtime 1x ./evidence/store/fs
+//	EXHIBIT_BENCH_FULL=1 go test -run '^$' -bench Ingest -benchtime 1x -timeout 30m ./evidence/store/fs
+//
+// Metrics: exhibit_artefacts/s, baseline_artefacts/s, exhibit_MB/s, baseline_MB/s and
+// x_baseline = exhibit throughput / baseline throughput (goals: large ≥ 1.5, small ≥ 5,000
+// artefacts/s).
+func BenchmarkIngestSmall(b *testing.B) {
+	n, size := 5000, int64(4<<10)
+	if os.Getenv("EXHIBIT_BENCH_FULL") == "1" {
+		n = 20000
+	}
+	benchIngest(b, n, size, workers(b, 64))
+}
+
+// BenchmarkIngestLarge is the large-file set of the ingest benchmark; see BenchmarkIngestSmall.
+func BenchmarkIngestLarge(b *testing.B) {
+	n, size := 8, int64(32<<20)
+	if os.Getenv("EXHIBIT_BENCH_FULL") == "1" {
+		size = 128 << 20
+	}
+	benchIngest(b, n, size, workers(b, 2))
+}
+
+func workers(b *testing.B, def int) int {
+	if v := os.Getenv("EXHIBIT_BENCH_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("EXHIBIT_BENCH_WORKERS=%q: want a positive number", v)
+		}
+		return n
+	}
+	return def
+}
+
+func benchIngest(b *testing.B, n int, size int64, par int) {
+	for _, tool := range []string{"sha256sum", "cp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("baseline needs %s: %v", tool, err)
+		}
+	}
+	b.StopTimer()
+	base := b.TempDir()
+	src := filepath.Join(base, "src")
+	files := makeFiles(b, src, n, size)
+	total := float64(n) * float64(size)
+
+	var exhibit, baseline time.Duration
+	for i := range b.N {
+		// Each side starts with the other's dirty pages on disk, so neither pays for the other.
+		dst := filepath.Join(base, fmt.Sprintf("cp-%d", i))
+		syscall.Sync()
+		baseline += timed(b, func() { runBaseline(b, src, dst, files) })
+		os.RemoveAll(dst)
+
+		dir := filepath.Join(base, fmt.Sprintf("store-%d", i))
+		syscall.Sync()
+		b.StartTimer()
+		exhibit += timed(b, func() { ingest(b, dir, files, par) })
+		b.StopTimer()
+		os.RemoveAll(dir)
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+	b.ReportMetric(float64(n)/per(exhibit), "exhibit_artefacts/s")
+	b.ReportMetric(float64(n)/per(baseline), "baseline_artefacts/s")
+	b.ReportMetric(total/1e6/per(exhibit), "exhibit_MB/s")
+	b.ReportMetric(total/1e6/per(baseline), "baseline_MB/s")
+	b.ReportMetric(baseline.Seconds()/exhibit.Seconds(), "x_baseline")
+}
+
+func timed(b *testing.B, f func()) time.Duration {
+	start := time.Now()
+	f()
+	return time.Since(start)
+}
+
+// makeFiles writes n distinct files of size bytes into dir.
+func makeFiles(b *testing.B, dir string, n int, size int64) []string {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	files := make([]string, n)
+	for i := range files {
+		files[i] = filepath.Join(dir, fmt.Sprintf("f%06d", i))
+		f, err := os.Create(files[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.ReadFrom(storetest.NewPattern(uint64(i)+1, size)); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return files
+}
+
+// runBaseline hashes every file with sha256sum (in batches, to stay below the argument
+// limit) and copies the directory with cp -r.
+func runBaseline(b *testing.B, src, dst string, files []string) {
+	const batch = 2000
+	for i := 0; i < len(files); i += batch {
+		cmd := exec.Command("sha256sum", files[i:min(i+batch, len(files))]...)
+		if out, err := cmd.Output(); err != nil || len(out) == 0 {
+			b.Fatalf("sha256sum: %v", err)
+		}
+	}
+	if out, err := exec.Command("cp", "-r", src, dst).CombinedOutput(); err != nil {
+		b.Fatalf("cp: %v: %s", err, out)
+	}
+}
+
+// ingest stores every file the way a caller of the Store interface does: hash the file,
+// seek back, Put it (par files at a time).
+func ingest(b *testing.B, dir string, files []string, par int) {
+	s, err := fs.New(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	work := make(chan string)
+	errs := make(chan error, par)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := ingestFile(ctx, s, p); err != nil {
+					errs <- err
+					for range work { // let the sender finish
+					}
+					return
+				}
+			}
+		}()
+	}
+	for _, p := range files {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+func ingestFile(ctx context.Context, s *fs.Store, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	d, n, err := evidence.SumReader(f)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return err
+	}
+	return s.Put(ctx, d, f, n)
+}
