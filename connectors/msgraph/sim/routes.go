@@ -85,7 +85,12 @@ func (s *Sim) route(r *http.Request, rel string) response {
 		if !s.lic.EntraP1 {
 			return errNoP1
 		}
-		return s.pagedList(r, "auditLogs/signIns", 50, s.signIn, false)
+		// The bad tenant's sign-in log is empty (nothing is logged or it was purged).
+		n := 50
+		if s.opts.Posture == PostureBad {
+			n = 0
+		}
+		return s.pagedList(r, "auditLogs/signIns", n, s.signIn, false)
 	case "/deviceManagement/managedDevices":
 		return s.pagedList(r, "deviceManagement/managedDevices", s.opts.Devices, s.deviceJSON, true)
 	case "/deviceManagement/deviceCompliancePolicies":
@@ -315,9 +320,14 @@ func (s *Sim) protectionState(i int) map[string]any {
 
 func (s *Sim) directoryAudit(i int) map[string]any {
 	u := s.user(2)
+	age := time.Duration(i*7+5) * time.Minute
+	if s.opts.Posture == PostureBad {
+		// The bad tenant's directory audit log stopped a month ago.
+		age += 30 * 24 * time.Hour
+	}
 	return map[string]any{"id": "Directory_" + s.guid("audit", i), "category": "UserManagement", "correlationId": s.guid("corr", i),
 		"result": "success", "resultReason": "", "activityDisplayName": "Update user",
-		"activityDateTime": ts(s.now().UTC().Truncate(time.Second).Add(-time.Duration(i*7+5) * time.Minute)),
+		"activityDateTime": ts(s.now().UTC().Truncate(time.Second).Add(-age)),
 		"loggedByService":  "Core Directory", "operationType": "Update",
 		"initiatedBy":       map[string]any{"app": nil, "user": map[string]any{"id": u.ID, "displayName": nil, "userPrincipalName": u.UPN, "ipAddress": "203.0.113.7"}},
 		"targetResources":   []map[string]any{{"id": s.user(20 + i%10).ID, "displayName": nil, "type": "User", "userPrincipalName": s.user(20 + i%10).UPN}},
