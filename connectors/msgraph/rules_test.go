@@ -68,11 +68,11 @@ func evaluate(t *testing.T, rs *controls.RuleSet, so sim.Options) map[string]con
 func TestRulesOnSimulatedTenants(t *testing.T) {
 	rs := loadRules(t)
 	demoFailures := map[string]bool{
-		"msgraph.entra.conditional_access.legacy_auth_blocked":  true,
-		"msgraph.entra.role_assignments.global_admin_count":     true,
+		"msgraph.entra.conditional_access.legacy_auth_blocked": true,
+		"msgraph.entra.role_assignments.global_admin_count":    true,
 		"msgraph.entra.mfa_registration.members_mfa_capable":   true,
-		"msgraph.entra.sign_in_activity.no_stale_accounts":      true,
-		"msgraph.intune.managed_devices.compliant":              true,
+		"msgraph.entra.sign_in_activity.no_stale_accounts":     true,
+		"msgraph.intune.managed_devices.compliant":             true,
 	}
 	// Without P2 these kinds are not_licensed gaps in the demo tenant.
 	demoGaps := map[string]bool{}
