@@ -1,0 +1,85 @@
+package aws
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"testing"
+
+	"github.com/exhibit-dev/exhibit/connectors/aws/sim"
+	"github.com/exhibit-dev/exhibit/core/connector"
+	"github.com/exhibit-dev/exhibit/core/controls"
+)
+
+//go:embed rules.yaml
+var rulesYAML []byte
+
+// TestRules evaluates every rule with the controls engine on documents the connector
+// collected from the simulator: each must pass on a well configured account and fail on
+// an account with every defect (a rule that cannot fail is a defect of the rule).
+func TestRules(t *testing.T) {
+	rs, err := controls.ParseRules("connectors/aws/rules.yaml", rulesYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startSim(t, sim.Options{Accounts: 2, Regions: []string{"eu-central-1"}, Defects: map[int][]string{1: sim.AllDefects}})
+	// Documents as the SDK decodes them, without the capturing transport (see
+	// TestCaptureThroughTransport for the transport's part).
+	c := e.connector(t, e.settingsYAML("organizations: {role_name: ExhibitReadOnly}\nregions: [eu-central-1]"), func(o *connector.Options) {
+		o.HTTPClient = &http.Client{Transport: testTransport()}
+	})
+	res := collect(context.Background(), c)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if g := res.gaps(); len(g) > 0 {
+		t.Fatalf("gaps: %v", g)
+	}
+	good, bad := e.sim.AccountIDs()[0], e.sim.AccountIDs()[1]
+	covered := map[string]bool{}
+	for _, r := range rs.Rules() {
+		covered[r.Kind] = true
+		k, ok := kindByName[r.Kind]
+		if !ok {
+			t.Errorf("rule %s: kind %s is not a kind of the connector", r.ID, r.Kind)
+			continue
+		}
+		for _, tc := range []struct {
+			name    string
+			account string
+			want    controls.Outcome
+		}{{"good", good, controls.Pass}, {"bad", bad, controls.Fail}} {
+			t.Run(r.ID+"/"+tc.name, func(t *testing.T) {
+				subject := "aws:" + tc.account
+				if k.Scope == scopeRegion {
+					subject += ":eu-central-1"
+				}
+				a := res.find(r.Kind, subject)
+				if a == nil {
+					t.Fatalf("no artefact %s %s", r.Kind, subject)
+				}
+				found := false
+				for _, v := range rs.Evaluate(r.Kind, subject, a.Document, testNow) {
+					if v.Rule != r.ID {
+						continue
+					}
+					found = true
+					if v.Outcome != tc.want {
+						t.Errorf("outcome %s (%s), want %s; document %.600s", v.Outcome, v.Message, tc.want, a.Document)
+					}
+					if tc.want == controls.Fail && r.Failing != "" && len(v.Failing) == 0 {
+						t.Errorf("failed without naming the failing items")
+					}
+				}
+				if !found {
+					t.Fatalf("the engine returned no result for the rule")
+				}
+			})
+		}
+	}
+	for _, k := range kinds {
+		if !covered[k.Name] {
+			t.Errorf("kind %s has no rule", k.Name)
+		}
+	}
+}
