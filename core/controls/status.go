@@ -262,77 +262,102 @@ type ruleAgg struct {
 	lastDetail                                string
 }
 
+// ruleAggregates reads the period's summary rows in one range scan (the table is clustered
+// by run start) and aggregates them per rule in Go: cheaper than GROUP BY with temporary
+// B-trees and one query per rule for its newest run.
 func (q *reportQuery) ruleAggregates(ctx context.Context) (map[string]*ruleAgg, error) {
-	cond, cargs := q.connectorCond("m.connector")
+	cond, cargs := q.connectorCond("connector")
 	args := append([]any{q.from, q.to}, cargs...)
-	rows, err := q.db.QueryContext(ctx, `SELECT m.rule, max(m.version), count(DISTINCT m.set_id),
-		sum(m.pass), sum(m.fail), sum(m.error), sum(m.not_applicable), sum(m.no_evidence),
-		min(CASE WHEN m.fail > 0 THEN m.run_started_at END), max(CASE WHEN m.fail > 0 THEN m.run_started_at END),
-		coalesce(max(m.last_collected_at), ''), max(m.run_started_at)
-		FROM result_summary m JOIN result_sets s ON s.id = m.set_id
-		WHERE s.current = 1 AND m.run_started_at >= ? AND m.run_started_at <= ?`+cond+`
-		GROUP BY m.rule`, args...)
+	rows, err := q.db.QueryContext(ctx, `SELECT run_started_at, set_id, rule, version, pass, fail, error,
+		not_applicable, no_evidence, coalesce(last_collected_at, ''), coalesce(detail, '')
+		FROM result_summary
+		WHERE run_started_at >= ? AND run_started_at <= ? AND current = 1`+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("could not summarise results: %w", err)
 	}
+	defer rows.Close()
+	type lastRun struct {
+		at                         string
+		set                        int64
+		pass, fail, errs, na, noev int
+		detail                     string
+	}
 	out := map[string]*ruleAgg{}
-	last := map[string]string{}
+	last := map[string]*lastRun{}
+	lastSet := map[string]int64{}
+	var newestRaw = map[string]string{}
 	for rows.Next() {
-		var rule, newest, lastAt string
-		var first, lastF sql.NullString
-		a := &ruleAgg{}
-		if err := rows.Scan(&rule, &a.version, &a.runs, &a.pass, &a.fail, &a.errs, &a.na, &a.noev, &first, &lastF, &newest, &lastAt); err != nil {
-			rows.Close()
+		var at, rule, collected, detail string
+		var set int64
+		var version, pass, fail, errs, na, noev int
+		if err := rows.Scan(&at, &set, &rule, &version, &pass, &fail, &errs, &na, &noev, &collected, &detail); err != nil {
 			return nil, err
 		}
-		if first.Valid {
-			t := parseIndexTime(first.String)
-			a.firstFailed = &t
+		a := out[rule]
+		if a == nil {
+			a = &ruleAgg{}
+			out[rule] = a
 		}
-		if lastF.Valid {
-			t := parseIndexTime(lastF.String)
+		if version > a.version {
+			a.version = version
+		}
+		if lastSet[rule] != set { // rows of one set and rule are adjacent (primary key order)
+			a.runs++
+			lastSet[rule] = set
+		}
+		a.pass, a.fail, a.errs, a.na, a.noev = a.pass+pass, a.fail+fail, a.errs+errs, a.na+na, a.noev+noev
+		if fail > 0 {
+			t := parseIndexTime(at)
+			if a.firstFailed == nil {
+				a.firstFailed = &t
+			}
 			a.lastFailed = &t
 		}
-		a.newest = parseIndexTime(newest)
-		out[rule] = a
-		last[rule] = lastAt
+		if collected > newestRaw[rule] {
+			newestRaw[rule] = collected
+		}
+		l := last[rule]
+		if l == nil || at > l.at || (at == l.at && set > l.set) {
+			l = &lastRun{at: at, set: set}
+			last[rule] = l
+		}
+		if l.set == set {
+			l.pass, l.fail, l.errs, l.na, l.noev = l.pass+pass, l.fail+fail, l.errs+errs, l.na+na, l.noev+noev
+			if l.detail == "" {
+				l.detail = detail
+			}
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// The newest run of each rule: its worst outcome and one detail.
-	stmt, err := q.db.PrepareContext(ctx, `SELECT s.evidence_run, sum(m.pass), sum(m.fail), sum(m.error),
-		sum(m.not_applicable), sum(m.no_evidence), coalesce(max(m.detail), '')
-		FROM result_summary m JOIN result_sets s ON s.id = m.set_id
-		WHERE s.current = 1 AND m.rule = ? AND m.run_started_at = ?`+cond+`
-		GROUP BY s.evidence_run ORDER BY s.evidence_run DESC LIMIT 1`)
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	for rule, at := range last {
+	runOf := map[int64]string{}
+	for rule, l := range last {
 		a := out[rule]
-		var pass, fail, errs, na, noev int
-		args := append([]any{rule, at}, cargs...)
-		if err := stmt.QueryRowContext(ctx, args...).Scan(&a.lastRun, &pass, &fail, &errs, &na, &noev, &a.lastDetail); err != nil {
-			return nil, fmt.Errorf("could not read the newest results of rule %s: %w", rule, err)
+		a.newest = parseIndexTime(newestRaw[rule])
+		a.lastRunAt = parseIndexTime(l.at)
+		if _, ok := runOf[l.set]; !ok {
+			var id string
+			if err := q.db.QueryRowContext(ctx, `SELECT evidence_run FROM result_sets WHERE id = ?`, l.set).Scan(&id); err != nil {
+				return nil, fmt.Errorf("could not read result set %d: %w", l.set, err)
+			}
+			runOf[l.set] = id
 		}
-		a.lastRunAt = parseIndexTime(at)
+		a.lastRun = runOf[l.set]
 		switch {
-		case fail > 0:
+		case l.fail > 0:
 			a.lastOutcome = Fail
-		case errs > 0:
+		case l.errs > 0:
 			a.lastOutcome = Error
-		case noev > 0:
+		case l.noev > 0:
 			a.lastOutcome = NoEvidence
-		case pass > 0:
+		case l.pass > 0:
 			a.lastOutcome = Pass
 		default:
 			a.lastOutcome = NotApplicable
 		}
-		if a.lastOutcome == Pass || a.lastOutcome == NotApplicable {
-			a.lastDetail = ""
+		if a.lastOutcome != Pass && a.lastOutcome != NotApplicable {
+			a.lastDetail = l.detail
 		}
 	}
 	return out, nil
@@ -347,7 +372,7 @@ func (q *reportQuery) gaps(ctx context.Context, eng *Engine) (map[string][]Gap, 
 	rows, err := q.db.QueryContext(ctx, `SELECT m.rule, m.connector, s.evidence_run, m.run_started_at,
 		m.no_evidence, m.error, coalesce(m.detail, '')
 		FROM result_summary m JOIN result_sets s ON s.id = m.set_id
-		WHERE s.current = 1 AND m.run_started_at >= ? AND m.run_started_at <= ?
+		WHERE m.run_started_at >= ? AND m.run_started_at <= ? AND m.current = 1
 		AND (m.no_evidence > 0 OR m.error > 0)`+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("could not list gaps: %w", err)

@@ -56,11 +56,12 @@ CREATE TABLE result_rules (
 );
 
 CREATE TABLE result_summary (
+	run_started_at    TEXT NOT NULL,
 	set_id            INTEGER NOT NULL,
 	rule              TEXT NOT NULL,
 	connector         TEXT NOT NULL,
+	current           INTEGER NOT NULL,     -- copy of result_sets.current, so period queries need no join
 	version           INTEGER NOT NULL,
-	run_started_at    TEXT NOT NULL,
 	pass              INTEGER NOT NULL,
 	fail              INTEGER NOT NULL,
 	error             INTEGER NOT NULL,
@@ -68,8 +69,9 @@ CREATE TABLE result_summary (
 	no_evidence       INTEGER NOT NULL,
 	last_collected_at TEXT,                 -- newest artefact judged (freshness)
 	detail            TEXT,                 -- the first fail, error or no_evidence, rendered
-	PRIMARY KEY (set_id, rule, connector)
-);
+	PRIMARY KEY (run_started_at, set_id, rule, connector)
+) WITHOUT ROWID;                            -- clustered by time: a period is one range scan
+CREATE INDEX result_summary_set ON result_summary(set_id);
 CREATE INDEX result_summary_rule ON result_summary(rule, run_started_at);
 
 CREATE TABLE results (
@@ -215,24 +217,33 @@ func indexResults(ctx context.Context, tx *sql.Tx, objects store.Store, runID st
 		setID, h.Results.Digest.String(), runID, evidenceRun, formatTime(started), formatTime(rh.EvaluatedAt)); err != nil {
 		return err
 	}
+	insRule, err := tx.PrepareContext(ctx, `INSERT INTO result_rules(set_id, rule, version, kind, title, severity,
+		disabled, justification, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insRule.Close()
 	for _, ri := range rh.Rules {
 		var params any
 		if len(ri.Params) > 0 {
 			b, _ := json.Marshal(ri.Params)
 			params = string(b)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO result_rules(set_id, rule, version, kind, title, severity,
-			disabled, justification, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			setID, ri.ID, ri.Version, ri.Kind, ri.Title, ri.Severity, ri.Disabled, nullString(ri.Justification), params); err != nil {
+		if _, err := insRule.ExecContext(ctx, setID, ri.ID, ri.Version, ri.Kind, ri.Title, ri.Severity, ri.Disabled,
+			nullString(ri.Justification), params); err != nil {
 			return err
 		}
 	}
+	insSum, err := tx.PrepareContext(ctx, `INSERT INTO result_summary(run_started_at, set_id, rule, connector,
+		current, version, pass, fail, error, not_applicable, no_evidence, last_collected_at, detail)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insSum.Close()
 	for k, s := range sums {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO result_summary(set_id, rule, connector, version,
-			run_started_at, pass, fail, error, not_applicable, no_evidence, last_collected_at, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			setID, k.rule, k.connector, s.version, formatTime(started), s.pass, s.fail, s.errs, s.na, s.noev,
-			nullTime(s.lastCollected), nullString(s.detail)); err != nil {
+		if _, err := insSum.ExecContext(ctx, formatTime(started), setID, k.rule, k.connector, s.version,
+			s.pass, s.fail, s.errs, s.na, s.noev, nullTime(s.lastCollected), nullString(s.detail)); err != nil {
 			return err
 		}
 	}
@@ -254,10 +265,7 @@ func indexResults(ctx context.Context, tx *sql.Tx, objects store.Store, runID st
 		}
 	}
 	// The newest evaluation of a run is the current one; older sets stay for history.
-	_, err = tx.ExecContext(ctx, `UPDATE result_sets SET current = (id = (
-		SELECT id FROM result_sets s WHERE s.evidence_run = result_sets.evidence_run
-		ORDER BY s.evaluated_at DESC, s.id DESC LIMIT 1)) WHERE evidence_run = ?`, evidenceRun)
-	return err
+	return markCurrent(ctx, tx, evidenceRun)
 }
 
 // deleteResults removes the rows indexResults wrote for the manifest of runID.
@@ -280,8 +288,19 @@ func deleteResults(ctx context.Context, tx *sql.Tx, runID string) error {
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE result_sets SET current = (id = (
+	return markCurrent(ctx, tx, evidenceRun)
+}
+
+// markCurrent makes the newest evaluation of evidenceRun the current one, in result_sets
+// and in the copy result_summary keeps.
+func markCurrent(ctx context.Context, tx *sql.Tx, evidenceRun string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE result_sets SET current = (id = (
 		SELECT id FROM result_sets s WHERE s.evidence_run = result_sets.evidence_run
-		ORDER BY s.evaluated_at DESC, s.id DESC LIMIT 1)) WHERE evidence_run = ?`, evidenceRun)
+		ORDER BY s.evaluated_at DESC, s.id DESC LIMIT 1)) WHERE evidence_run = ?`, evidenceRun); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE result_summary SET current = (
+		SELECT current FROM result_sets WHERE id = result_summary.set_id)
+		WHERE set_id IN (SELECT id FROM result_sets WHERE evidence_run = ?)`, evidenceRun)
 	return err
 }
