@@ -19,6 +19,9 @@ type Connector struct {
 	cfg   *tenantConfig
 	opts  connector.Options
 	clock Clock
+	// lastLimiter is the rate limiter of the latest Collect, for its request counts
+	// (tests and the benchmark).
+	lastLimiter *limiter
 }
 
 var _ connector.Connector = (*Connector)(nil)
@@ -141,6 +144,7 @@ func (k *Connector) prepare(ctx context.Context) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.lastLimiter = c.limiter
 	return &run{c: c, cfg: cfg, subject: cfg.subject(), pseud: pseud, opts: opts}, nil
 }
 

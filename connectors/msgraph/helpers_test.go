@@ -117,8 +117,19 @@ func (h *harness) newConnector(t testing.TB, settingsYAML string) *Connector {
 // collect runs Collect and returns the artefacts by kind, validated as the runner would.
 func (h *harness) collect(t testing.TB, ctx context.Context) (map[string]evidence.Artefact, error) {
 	t.Helper()
+	return h.collectFrom(t, ctx, h.conn)
+}
+
+// collectWith runs another connector (other settings) against the same tenant and store.
+func (h *harness) collectWith(t testing.TB, c *Connector) (map[string]evidence.Artefact, error) {
+	t.Helper()
+	return h.collectFrom(t, context.Background(), c)
+}
+
+func (h *harness) collectFrom(t testing.TB, ctx context.Context, c *Connector) (map[string]evidence.Artefact, error) {
+	t.Helper()
 	out := map[string]evidence.Artefact{}
-	err := h.conn.Collect(ctx, func(a evidence.Artefact) error {
+	err := c.Collect(ctx, func(a evidence.Artefact) error {
 		if err := a.Validate(); err != nil {
 			t.Errorf("invalid artefact: %v", err)
 		}

@@ -99,6 +99,21 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 	var skus []map[string]any
 	var skuErr error
 	var skuExchanges []evidence.Exchange
+	withSkus := func(f func() []evidence.Exchange) func() []evidence.Exchange {
+		return func() []evidence.Exchange { return append(append([]evidence.Exchange(nil), f()...), skuExchanges...) }
+	}
+	// Conditional access is an Entra ID P1 feature: without it the tenant can have no
+	// enforced policies, and judging their absence would fail controls for a licence gap.
+	// If the SKUs cannot be read, the policies are judged as they are.
+	needsP1 := func() error {
+		if skuErr != nil || skus == nil {
+			return nil
+		}
+		if plans := activePlans(skus); !plans["AAD_PREMIUM"] && !plans["AAD_PREMIUM_P2"] {
+			return notLicensed("the tenant has no active Entra ID P1 or P2 service plan (AAD_PREMIUM in subscribedSkus); conditional access needs it, security defaults are the baseline without it")
+		}
+		return nil
+	}
 	areas := []area{
 		{kind: KindLicences, op: "list subscribed SKUs", build: func(ctx context.Context) (any, error) {
 			rec := connector.RecorderFrom(ctx)
@@ -136,9 +151,12 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 			}
 			return map[string]any{"securityDefaults": pol, "conditionalAccessPolicies": policies}, nil
 		}},
-		{kind: KindConditionalAccess, op: "list conditional access policies", extra: caExchanges, build: func(ctx context.Context) (any, error) {
+		{kind: KindConditionalAccess, op: "list conditional access policies", extra: withSkus(caExchanges), build: func(ctx context.Context) (any, error) {
 			policies, err := caPolicies()
 			if err != nil {
+				return nil, err
+			}
+			if err := needsP1(); err != nil {
 				return nil, err
 			}
 			return map[string]any{"policies": policies, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
@@ -169,10 +187,15 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 				return map[string]any{"policies": risk, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
 			}},
 		{kind: KindBreakGlass, op: "read the break-glass accounts",
-			extra: func() []evidence.Exchange {
+			extra: withSkus(func() []evidence.Exchange {
 				return append(append([]evidence.Exchange(nil), r.ca.exchanges...), r.breakGlass.exchanges...)
-			},
-			build: func(ctx context.Context) (any, error) { return r.breakGlassDocument(ctx) }},
+			}),
+			build: func(ctx context.Context) (any, error) {
+				if err := needsP1(); err != nil {
+					return nil, err
+				}
+				return r.breakGlassDocument(ctx)
+			}},
 	}
 	for _, a := range areas {
 		if err := r.collect(ctx, a, send); err != nil {

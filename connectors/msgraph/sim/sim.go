@@ -298,3 +298,21 @@ func UnavailableFault(path string, times int) simkit.Fault {
 	return simkit.Fault{Path: path, Kind: simkit.Custom, Status: http.StatusServiceUnavailable, Times: times,
 		Header: http.Header{"Content-Type": {"application/json"}}, Body: string(b)}
 }
+
+// PersonalValues returns every user's principal name, mail and display name and every
+// device's name, so tests can check that none of them reaches a store when the connector
+// pseudonymises.
+func (s *Sim) PersonalValues() []string {
+	var out []string
+	for i := 0; i < s.opts.Users; i++ {
+		u := s.user(i)
+		out = append(out, u.UPN, u.DisplayName)
+		if u.Mail != "" {
+			out = append(out, u.Mail)
+		}
+	}
+	for i := 0; i < s.opts.Devices; i++ {
+		out = append(out, s.device(i).Name)
+	}
+	return out
+}

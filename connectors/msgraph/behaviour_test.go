@@ -1,0 +1,317 @@
+package msgraph
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/exhibit-dev/exhibit/connectors/msgraph/sim"
+	"github.com/exhibit-dev/exhibit/connectors/simkit"
+	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/store"
+	"github.com/exhibit-dev/exhibit/evidence/store/mem"
+)
+
+// fastLimits makes the rate limiter's own spacing negligible (1 ms), so that the fake
+// clock's waits above 10 ms are the retries'.
+const fastLimits = "rate_limits: {conditional_access: 1000/1s, reports: 1000/1s, intune: 1000/1s, directory: 1000/1s}\n"
+
+func callsMatching(h *harness, substr string) int {
+	n := 0
+	for k, v := range h.sim.Harness().Calls() {
+		if strings.Contains(k, substr) {
+			n += v
+		}
+	}
+	return n
+}
+
+func TestPaging(t *testing.T) {
+	h := newHarness(t, sim.Options{Users: 2500, Devices: 1200}, "", nil)
+	arts, err := h.collect(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		kind, list string
+		want       int
+	}{{KindMFARegistration, "users", 2500}, {KindSignInActivity, "users", 2500}, {KindManagedDevices, "devices", 1200}} {
+		doc := decodeDoc(t, arts[c.kind])
+		if n := len(doc[c.list].([]any)); n != c.want || doc["count"] != float64(c.want) {
+			t.Errorf("%s: %d rows (count %v), want %d", c.kind, n, doc["count"], c.want)
+		}
+	}
+	// $top=999: 2500 users are 3 pages; the sim's default page size (100) would be 25.
+	if n := callsMatching(h, "/reports/authenticationMethods/userRegistrationDetails"); n != 3 {
+		t.Errorf("registration details took %d requests, want 3", n)
+	}
+	if n := callsMatching(h, "%24skiptoken"); n != 2+2+1 {
+		t.Errorf("%d next-link requests, want 5 (2 registration, 2 users, 1 devices)", n)
+	}
+	// Half of the 1200 devices run Windows: 600 protection states, 20 per $batch.
+	if n := callsMatching(h, "POST /v1.0/$batch"); n != 30 {
+		t.Errorf("%d $batch requests, want 30", n)
+	}
+	if n := h.sim.BatchSubRequests(); n != 600 {
+		t.Errorf("%d batch sub-requests, want 600", n)
+	}
+}
+
+func TestMaxPagesIsAGap(t *testing.T) {
+	h := newHarness(t, sim.Options{Users: 2500}, "", nil)
+	h.conn.opts.Limits.MaxPages = 2
+	arts, err := h.collect(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{KindMFARegistration, KindSignInActivity} {
+		if a := arts[k]; status(a) != evidence.StatusFailed || !strings.Contains(a.Error, "too many pages") {
+			t.Errorf("%s: %s %q, want a failed gap for too many pages", k, status(a), a.Error)
+		}
+	}
+	if a := arts[KindManagedDevices]; status(a) != evidence.StatusOK {
+		t.Errorf("managed devices (1 page): %s %q", status(a), a.Error)
+	}
+}
+
+func TestThrottling(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      simkit.Fault
+		kind       string
+		wantStatus evidence.Status
+		wantWaits  []time.Duration // retry waits, in order
+		wantCalls  int             // requests to the faulty path
+		path       string
+	}{
+		{"429 with Retry-After is honoured", sim.ThrottleFault(`^/v1\.0/identity/conditionalAccess/policies$`, 7*time.Second, 1),
+			KindConditionalAccess, evidence.StatusOK, []time.Duration{7 * time.Second}, 2, "/identity/conditionalAccess/policies"},
+		{"429 without Retry-After backs off", sim.ThrottleFault(`^/v1\.0/identity/conditionalAccess/policies$`, 0, 2),
+			KindConditionalAccess, evidence.StatusOK, []time.Duration{time.Second, 2 * time.Second}, 3, "/identity/conditionalAccess/policies"},
+		{"Retry-After above the cap is a throttled gap at once", sim.ThrottleFault(`^/v1\.0/policies/authorizationPolicy$`, 300*time.Second, 0),
+			KindAuthorizationPolicy, evidence.StatusThrottled, nil, 1, "/policies/authorizationPolicy"},
+		{"persistent 429 gives up after MaxAttempts", sim.ThrottleFault(`^/v1\.0/domains$`, 2*time.Second, 0),
+			KindPasswordPolicy, evidence.StatusThrottled, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}, 5, "/domains"},
+		{"503 is retried", sim.UnavailableFault(`^/v1\.0/reports/`, 1),
+			KindMFARegistration, evidence.StatusOK, []time.Duration{time.Second}, 2, "/reports/authenticationMethods"},
+		{"throttled $batch sub-requests are retried", sim.ThrottleFault(`^/v1\.0/\$batch$`, 3*time.Second, 1),
+			KindMalwareProtection, evidence.StatusOK, []time.Duration{3 * time.Second}, 2, "/$batch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, sim.Options{Faults: []simkit.Fault{tt.fault}}, fastLimits, nil)
+			arts, err := h.collect(t, context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := arts[tt.kind]
+			if status(a) != tt.wantStatus {
+				t.Fatalf("%s: %s %q, want %s", tt.kind, status(a), a.Error, tt.wantStatus)
+			}
+			waits := h.clock.waitsOver(10 * time.Millisecond)
+			if len(waits) != len(tt.wantWaits) {
+				t.Fatalf("waits %v, want %v", waits, tt.wantWaits)
+			}
+			for i := range waits {
+				if waits[i] != tt.wantWaits[i] {
+					t.Errorf("wait %d = %s, want %s", i, waits[i], tt.wantWaits[i])
+				}
+			}
+			if n := callsMatching(h, tt.path); n != tt.wantCalls {
+				t.Errorf("%d requests to %s, want %d", n, tt.path, tt.wantCalls)
+			}
+			if tt.wantStatus == evidence.StatusOK {
+				// The throttled attempt is part of the provenance.
+				saw429 := false
+				for _, x := range a.Exchanges {
+					saw429 = saw429 || x.Status == http.StatusTooManyRequests || x.Status == http.StatusServiceUnavailable
+				}
+				if !saw429 {
+					t.Errorf("%s: the throttled exchange is not recorded", tt.kind)
+				}
+			}
+		})
+	}
+}
+
+// TestRateLimits checks the limiter's spacing per endpoint class with the default limits:
+// the reports endpoints get one request per 2 s (5 per 10 s).
+func TestRateLimits(t *testing.T) {
+	h := newHarness(t, sim.Options{Users: 3000}, "", nil)
+	if _, err := h.collect(t, context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	counts := h.conn.lastLimiter.Counts()
+	// Registration details: 4 pages; audit logs: 2 requests.
+	if counts[classReports] != 6 {
+		t.Errorf("reports requests = %d, want 6", counts[classReports])
+	}
+	if counts[classConditionalAccess] != 1 {
+		t.Errorf("conditional access requests = %d, want 1 (read once, shared)", counts[classConditionalAccess])
+	}
+	// The fake clock advanced at least (requests-1) × interval of the slowest class.
+	if elapsed := h.clock.Now().Sub(testNow); elapsed < 5*2*time.Second {
+		t.Errorf("fake clock advanced %s, want at least 10s for 6 report requests at 5/10s", elapsed)
+	}
+}
+
+func TestForbiddenAndNotLicensedAreGaps(t *testing.T) {
+	tests := []struct {
+		name string
+		opts sim.Options
+		want map[string]evidence.Status // kinds not listed: ok
+	}{
+		{"missing permission", sim.Options{Faults: []simkit.Fault{sim.ForbiddenFault(`^/v1\.0/policies/authorizationPolicy$`), sim.ForbiddenFault(`^/v1\.0/deviceManagement/`)}},
+			map[string]evidence.Status{KindAuthorizationPolicy: evidence.StatusForbidden, KindManagedDevices: evidence.StatusForbidden,
+				KindCompliancePolicies: evidence.StatusForbidden, KindMalwareProtection: evidence.StatusForbidden,
+				KindRiskPolicies: evidence.StatusNotLicensed, KindPIMAssignments: evidence.StatusNotLicensed,
+				KindPIMPolicies: evidence.StatusNotLicensed, KindAccessReviews: evidence.StatusNotLicensed}},
+		{"no licences at all", sim.Options{Licences: &sim.Licences{}},
+			map[string]evidence.Status{KindConditionalAccess: evidence.StatusNotLicensed, KindBreakGlass: evidence.StatusNotLicensed,
+				KindRiskPolicies: evidence.StatusNotLicensed, KindMFARegistration: evidence.StatusNotLicensed,
+				KindSignInActivity: evidence.StatusNotLicensed, KindSignInLog: evidence.StatusNotLicensed,
+				KindPIMAssignments: evidence.StatusNotLicensed, KindPIMPolicies: evidence.StatusNotLicensed,
+				KindAccessReviews: evidence.StatusNotLicensed, KindManagedDevices: evidence.StatusNotLicensed,
+				KindCompliancePolicies: evidence.StatusNotLicensed, KindMalwareProtection: evidence.StatusNotLicensed}},
+		{"everything licensed", sim.Options{Licences: &sim.Licences{EntraP1: true, EntraP2: true, Intune: true}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts, "", nil)
+			arts, err := h.collect(t, context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range kinds {
+				want := tt.want[k.name]
+				if want == "" {
+					want = evidence.StatusOK
+				}
+				if got := status(arts[k.name]); got != want {
+					t.Errorf("%s: %s (%s), want %s", k.name, got, arts[k.name].Error, want)
+				}
+			}
+		})
+	}
+}
+
+func TestPseudonymisation(t *testing.T) {
+	const setting = "pseudonymise: {fields: [userPrincipalName, mail, displayName, deviceName], key_env: PSEUDONYM_KEY}\n"
+	env := map[string]string{"PSEUDONYM_KEY": "a-32-byte-test-key-not-a-secret!"}
+	h := newHarness(t, sim.Options{}, setting, env)
+	first, err := h.collect(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.collectWith(t, h.newConnector(t, sim.DemoSettings(h.srv.URL)+setting))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, a := range first {
+		if status(a) == evidence.StatusOK && !bytes.Equal(a.Document, second[kind].Document) {
+			t.Errorf("%s: document differs between runs: pseudonyms are not stable", kind)
+		}
+	}
+	// No original value in any document or stored object.
+	values := h.sim.PersonalValues()
+	check := func(where string, b []byte) {
+		low := bytes.ToLower(b)
+		for _, v := range values {
+			if bytes.Contains(low, []byte(strings.ToLower(v))) {
+				t.Errorf("%s contains %q", where, v)
+			}
+		}
+	}
+	for kind, a := range first {
+		check(kind+" document", a.Document)
+	}
+	stored := 0
+	err = h.store.List(context.Background(), func(info store.Info) error {
+		rc, err := h.store.Get(context.Background(), info.Digest)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		check("stored object "+info.Digest.String(), b)
+		stored++
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored == 0 {
+		t.Error("no raw body stored at all: policy endpoints must still be recorded")
+	}
+	// The artefact says what it pseudonymised; person exchanges are recorded without body.
+	reg := first[KindMFARegistration]
+	if strings.Join(reg.Pseudonymised, ",") != "users[].userDisplayName,users[].userPrincipalName" {
+		t.Errorf("registration details pseudonymised %v", reg.Pseudonymised)
+	}
+	for _, x := range reg.Exchanges {
+		if x.Body.Size != 0 || len(x.Redactions) != 1 || x.Redactions[0].Rule != RedactionPseudonymisedBody {
+			t.Errorf("person exchange %s %s: body %v, redactions %v", x.Method, x.URL, x.Body, x.Redactions)
+		}
+	}
+	if got := first[KindManagedDevices].Pseudonymised; strings.Join(got, ",") != "devices[].deviceName,devices[].userPrincipalName" {
+		t.Errorf("managed devices pseudonymised %v", got)
+	}
+	// The break-glass accounts were configured by UPN and are still found.
+	bg := decodeDoc(t, first[KindBreakGlass])
+	for _, acc := range bg["accounts"].([]any) {
+		a := acc.(map[string]any)
+		if a["exists"] != true || !strings.HasPrefix(a["userPrincipalName"].(string), pseudonymPrefix) {
+			t.Errorf("break-glass account %v", a)
+		}
+	}
+	// Another key gives other pseudonyms.
+	h.env["PSEUDONYM_KEY"] = "another-key-another-key-another!"
+	third, err := h.collectWith(t, h.newConnector(t, sim.DemoSettings(h.srv.URL)+setting))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(third[KindMFARegistration].Document, first[KindMFARegistration].Document) {
+		t.Error("a different key gave the same pseudonyms")
+	}
+	// Without the key nothing is collected.
+	delete(h.env, "PSEUDONYM_KEY")
+	if _, err := h.collectWith(t, h.newConnector(t, sim.DemoSettings(h.srv.URL)+setting)); err == nil || !strings.Contains(err.Error(), "pseudonymisation key") {
+		t.Errorf("collect without the key: %v", err)
+	}
+}
+
+// TestCancellation cancels the collection while the registration report is being paged:
+// Collect returns context.Canceled promptly and requests no further page.
+func TestCancellation(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := sim.New(sim.Options{Users: 5000, Now: func() time.Time { return testNow }})
+	var pages atomic.Int32
+	cancelling := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "userRegistrationDetails") && r.URL.Query().Get("$skiptoken") != "" {
+			pages.Add(1)
+			cancel()
+		}
+		s.Handler().ServeHTTP(w, r)
+	})
+	srv, err := simkit.Serve(cancelling)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h := &harness{sim: s, srv: srv, store: mem.New(), clock: &fakeClock{now: testNow}}
+	h.conn = h.newConnector(t, sim.DemoSettings(srv.URL))
+	_, err = h.collect(t, ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Collect returned %v, want context.Canceled", err)
+	}
+	if n := pages.Load(); n != 1 {
+		t.Errorf("%d next pages requested, want 1 (the one during which it was cancelled)", n)
+	}
+}
