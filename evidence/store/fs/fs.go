@@ -3,11 +3,11 @@
 //
 // Layout: <dir>/sha256/ab/abcdef… (the first two hex digits shard the objects over at most
 // 256 directories). An object becomes visible only when it is complete, verified and on
-// disk: Put writes a temporary file in the object's own directory, checks the digest and
-// size while writing, makes the file read-only (0444), fsyncs it, links it under its final
-// name (never replacing an existing object) and fsyncs the directory. A process killed
-// mid-Put leaves at most a temporary file (named ".tmp-…"), which List ignores and
-// RemoveStaleTemp removes.
+// disk: Put writes a read-only (0444) temporary file in the object's own directory, checks
+// the digest and size while writing, fsyncs it, links it under its final name (never
+// replacing an existing object) and fsyncs the directory. On Linux the temporary file is
+// unnamed (O_TMPFILE), so a process killed mid-Put leaves nothing behind; elsewhere it is a
+// ".tmp-…" file, which List skips and RemoveStaleTemp removes.
 package fs
 
 import (
@@ -118,36 +118,20 @@ func (s *Store) Put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, siz
 	if err := s.ensureShard(shard); err != nil {
 		return s.errorf("put", d, err)
 	}
-	f, err := os.CreateTemp(shard, tempPrefix+d.String()[:16]+"-*")
+	tmp, err := createTemp(shard, d)
 	if err != nil {
 		return s.errorf("put", d, err)
 	}
-	tmp := f.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := copyVerified(ctx, f, r, d, size); err != nil {
+	defer tmp.discard() // a no-op once published
+	if err := copyVerified(ctx, tmp.f, r, d, size); err != nil {
 		return s.errorf("put", d, err)
 	}
-	// Read-only before the fsync, so the mode is as durable as the bytes.
-	if err := f.Chmod(objectMode); err != nil {
+	if err := tmp.f.Sync(); err != nil {
+		return s.errorf("put", d, fmt.Errorf("could not flush %s to disk: %w", tmp.f.Name(), err))
+	}
+	if err := tmp.publish(final); err != nil {
 		return s.errorf("put", d, err)
 	}
-	if err := f.Sync(); err != nil {
-		return s.errorf("put", d, fmt.Errorf("could not flush %s to disk: %w", tmp, err))
-	}
-	if err := f.Close(); err != nil {
-		return s.errorf("put", d, err)
-	}
-	if err := publish(tmp, final); err != nil {
-		return s.errorf("put", d, err)
-	}
-	committed = true
-	os.Remove(tmp) // after a successful link, only a second name of the object
 	// Also when another Put linked the object first: it may not have synced the directory yet,
 	// and our caller is promised a durable object.
 	if err := syncDir(shard); err != nil {
@@ -171,21 +155,6 @@ func (s *Store) present(final string, size int64) (bool, error) {
 		return false, fmt.Errorf("%s already exists with %d bytes, not %d: the stored object is damaged (run exhibit check)", final, fi.Size(), size)
 	}
 	return true, nil
-}
-
-// publish gives the verified temporary file its final name without ever replacing an
-// existing object: a hard link fails if the name exists (then a concurrent Put of the same
-// bytes won). Where hard links are not supported, an atomic rename is the fallback; it could
-// only replace an identical, verified object.
-func publish(tmp, final string) error {
-	err := os.Link(tmp, final)
-	if err == nil || errors.Is(err, iofs.ErrExist) {
-		return nil
-	}
-	if rerr := os.Rename(tmp, final); rerr != nil {
-		return fmt.Errorf("could not link %s to its final name: %w", tmp, err)
-	}
-	return nil
 }
 
 // ensureShard creates the shard directory and makes its name durable, once per process.
