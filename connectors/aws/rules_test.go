@@ -3,11 +3,9 @@ package aws
 import (
 	"context"
 	_ "embed"
-	"net/http"
 	"testing"
 
 	"github.com/exhibit-dev/exhibit/connectors/aws/sim"
-	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/core/controls"
 )
 
@@ -23,11 +21,7 @@ func TestRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := startSim(t, sim.Options{Accounts: 2, Regions: []string{"eu-central-1"}, Defects: map[int][]string{1: sim.AllDefects}})
-	// Documents as the SDK decodes them, without the capturing transport (see
-	// TestCaptureThroughTransport for the transport's part).
-	c := e.connector(t, e.settingsYAML("organizations: {role_name: ExhibitReadOnly}\nregions: [eu-central-1]"), func(o *connector.Options) {
-		o.HTTPClient = &http.Client{Transport: testTransport()}
-	})
+	c := e.connector(t, e.settingsYAML("organizations: {role_name: ExhibitReadOnly}\nregions: [eu-central-1]"))
 	res := collect(context.Background(), c)
 	if res.err != nil {
 		t.Fatal(res.err)
