@@ -73,15 +73,15 @@ func TestGaps(t *testing.T) {
 	mgmt := "100000000000"
 	prod := "100000011111"
 	for _, tc := range []struct {
-		name    string
-		fault   simkit.Fault
+		name     string
+		fault    simkit.Fault
 		attempts int // MaxAttempts
-		kind    string
-		subject string
-		want    evidence.Status
-		calls   int    // calls of op expected (attempts), 0 = not checked
-		op      string // harness key part for calls
-		okKind  string // a kind of the same area that must still be evidence
+		kind     string
+		subject  string
+		want     evidence.Status
+		calls    int    // calls of op expected (attempts), 0 = not checked
+		op       string // harness key part for calls
+		okKind   string // a kind of the same area that must still be evidence
 	}{
 		{name: "iam AccessDenied is forbidden", fault: sim.Deny(prod, "", "iam", "GetAccountPasswordPolicy"), attempts: 3,
 			kind: "aws.iam.password_policy", subject: "aws:" + prod, want: evidence.StatusForbidden, calls: 1, op: prod + "/us-east-1/iam/GetAccountPasswordPolicy", okKind: "aws.iam.root_mfa"},
