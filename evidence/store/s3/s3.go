@@ -130,7 +130,8 @@ func New(ctx context.Context, opts Options, prefix string) (*Store, error) {
 		// Lets uploads carry x-amz-checksum-sha256 (minio-go only sends checksum headers
 		// from clients that allow trailing checksums; we send it as a plain header).
 		TrailingHeaders: true,
-		// Our own Put never retries blindly: it re-checks with a HEAD first.
+		// minio-go retries failed requests (rewinding the upload body). A retried upload
+		// that had in fact landed meets If-None-Match and is then confirmed by a HEAD.
 		MaxRetries: 3,
 	})
 	if err != nil {
