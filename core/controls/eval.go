@@ -1,10 +1,8 @@
 package controls
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"strconv"
@@ -68,43 +66,55 @@ type Document struct {
 
 // ParseDocument parses a JSON document for evaluation. Integral numbers become CEL ints and
 // the others doubles, so `size(document.users) == document.count` and
-// `document.count + 1` both work. A parse error is kept and turns every verdict into error.
+// `document.count + 1` both work (integers beyond ±2^53 lose precision, as in JavaScript;
+// connectors keep ids as strings). A parse error is kept and turns every verdict into error.
 func ParseDocument(data []byte) *Document {
-	d := &Document{digest: evidence.Sum(data)}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	return parseDocument(data, evidence.Sum(data))
+}
+
+// parseDocument is ParseDocument for a document whose digest is already known (verified by
+// the store while reading).
+func parseDocument(data []byte, d evidence.Digest) *Document {
+	doc := &Document{digest: d}
 	var v any
-	if err := dec.Decode(&v); err != nil {
-		d.err = fmt.Errorf("document is not valid JSON: %w", err)
-		return d
+	if err := json.Unmarshal(data, &v); err != nil {
+		doc.err = fmt.Errorf("document is not valid JSON: %w", err)
+		return doc
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		d.err = fmt.Errorf("document is not valid JSON: data after the value")
-		return d
-	}
-	d.native = convertNumbers(v)
-	d.val = types.DefaultTypeAdapter.NativeToValue(d.native)
-	return d
+	doc.native = convertNumbers(v)
+	doc.val = types.DefaultTypeAdapter.NativeToValue(doc.native)
+	return doc
 }
 
 // Digest returns the SHA-256 of the document bytes.
 func (d *Document) Digest() evidence.Digest { return d.digest }
 
+// maxExactInt is the largest integer a float64 holds exactly.
+const maxExactInt = 1 << 53
+
 func convertNumbers(v any) any {
 	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
+	case float64:
+		if x == math.Trunc(x) && x >= -maxExactInt && x <= maxExactInt {
+			return int64(x)
 		}
-		f, _ := strconv.ParseFloat(string(x), 64)
-		return f
 	case map[string]any:
 		for k, e := range x {
-			x[k] = convertNumbers(e)
+			switch n := e.(type) {
+			case map[string]any, []any:
+				convertNumbers(n)
+			case float64:
+				x[k] = convertNumbers(n)
+			}
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = convertNumbers(e)
+			switch n := e.(type) {
+			case map[string]any, []any:
+				convertNumbers(n)
+			case float64:
+				x[i] = convertNumbers(n)
+			}
 		}
 	}
 	return v

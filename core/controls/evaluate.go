@@ -224,7 +224,7 @@ func (e *Engine) judge(ctx context.Context, objects store.Store, env evidence.En
 	if err != nil {
 		return e.errorResults(env, env.Document.Digest, fmt.Errorf("could not read the document: %w", err))
 	}
-	return e.Rules.EvaluateDocument(env.Kind, env.Subject, ParseDocument(data), now, nil)
+	return e.Rules.EvaluateDocument(env.Kind, env.Subject, parseDocument(data, env.Document.Digest), now, nil)
 }
 
 func (e *Engine) errorResults(env evidence.Envelope, d evidence.Digest, err error) []Result {
