@@ -2,9 +2,12 @@ package msgraph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	u "net/url"
+	"regexp"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -126,11 +129,30 @@ func checkCredential(ctx context.Context, cfg *tenantConfig, cred azcore.TokenCr
 	if cred == nil {
 		return nil
 	}
-	_, err := cred.GetToken(unrecorded{ctx}, policy.TokenRequestOptions{Scopes: []string{cfg.endpoint + "/.default"}})
+	// EnableCAE as Kiota asks for it: azidentity caches CAE and non-CAE tokens apart.
+	_, err := cred.GetToken(unrecorded{ctx}, policy.TokenRequestOptions{Scopes: []string{cfg.endpoint + "/.default"}, EnableCAE: true})
 	if err != nil {
-		// azidentity's message quotes the token endpoint's answer (an AADSTS code and
-		// description), never the request; redact anyway, it goes into the run manifest.
-		return fmt.Errorf("could not authenticate to Entra tenant %s as application %s: %w", cfg.TenantID, cfg.ClientID, connector.DefaultRedactor().RedactError(err))
+		return fmt.Errorf("could not authenticate to Entra tenant %s as application %s: %s", cfg.TenantID, cfg.ClientID, authFailure(err))
 	}
 	return nil
+}
+
+var reDescription = regexp.MustCompile(`"error_description":\s*"([^"]*)"`)
+
+// authFailure condenses azidentity's multi-line error (request line, response dump,
+// troubleshooting link) to the credential type and the token endpoint's AADSTS
+// description. azidentity quotes the response, never the request; it is redacted anyway,
+// because it goes into the run manifest.
+func authFailure(err error) string {
+	msg := connector.DefaultRedactor().RedactError(err).Error()
+	first, _, _ := strings.Cut(msg, "\n")
+	first = strings.TrimSpace(first)
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(err, &af) && af.RawResponse != nil {
+		first += fmt.Sprintf(" (status %d)", af.RawResponse.StatusCode)
+	}
+	if m := reDescription.FindStringSubmatch(msg); m != nil {
+		return first + ": " + m[1]
+	}
+	return first
 }

@@ -101,11 +101,16 @@ func (h *harness) options() connector.Options {
 
 func (h *harness) newConnector(t testing.TB, settingsYAML string) *Connector {
 	t.Helper()
+	return h.newConnectorWith(t, settingsYAML, h.options())
+}
+
+func (h *harness) newConnectorWith(t testing.TB, settingsYAML string, opts connector.Options) *Connector {
+	t.Helper()
 	st, err := config.NewSettings("test.yaml", settingsYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Factory{}.New(st, h.options())
+	c, err := Factory{}.New(st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

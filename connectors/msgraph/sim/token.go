@@ -54,7 +54,11 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'.")
 		return
 	}
-	if !strings.HasSuffix(f.Get("scope"), "/.default") {
+	defaultScope := false
+	for _, sc := range strings.Fields(f.Get("scope")) {
+		defaultScope = defaultScope || strings.HasSuffix(sc, "/.default")
+	}
+	if !defaultScope {
 		tokenError(w, http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.")
 		return
 	}
