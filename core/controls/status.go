@@ -402,12 +402,15 @@ func (q *reportQuery) gaps(ctx context.Context, eng *Engine) (map[string][]Gap, 
 		return nil, err
 	}
 
-	// Connector runs that did not complete, and the rules that got no result from them.
+	// Connector runs that did not complete, and the rules that got no result from them. The
+	// runs table is the source, not result_sets: a run in which every connector failed has
+	// nothing to judge and no results object, and must still show as a gap.
 	ccond, _ := q.connectorCond("c.instance")
-	rows, err = q.db.QueryContext(ctx, `SELECT s.id, s.evidence_run, s.run_started_at, c.instance, c.type,
-		c.outcome, coalesce(c.error, '')
-		FROM connector_runs c JOIN result_sets s ON s.evidence_run = c.run_id AND s.current = 1
-		WHERE s.run_started_at >= ? AND s.run_started_at <= ? AND c.outcome <> 'complete'`+ccond, args...)
+	rows, err = q.db.QueryContext(ctx, `SELECT coalesce((SELECT s.id FROM result_sets s
+			WHERE s.evidence_run = r.id AND s.current = 1), 0),
+		r.id, r.started_at, c.instance, c.type, c.outcome, coalesce(c.error, '')
+		FROM runs r JOIN connector_runs c ON c.run_id = r.id
+		WHERE r.type = 'collection' AND r.started_at >= ? AND r.started_at <= ? AND c.outcome <> 'complete'`+ccond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("could not list failed connector runs: %w", err)
 	}

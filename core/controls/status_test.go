@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,17 @@ func TestBuildReport(t *testing.T) {
 	}
 	if gc := control(t, gs, "BER.3.19"); gc.Status != Failing || len(gc.Rules) != 1 || !gc.Rules[0].Derived {
 		t.Errorf("derived BSI control: %+v", gc)
+	}
+}
+
+// A connector run that fails without emitting anything leaves a gap for each of its rules.
+func TestBuildReportFailedConnector(t *testing.T) {
+	w := newWorld(t, statusConfig)
+	w.collect(day(1), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14})
+	w.collect(day(2), manifest.OutcomeFailed, doc{kind: "aws.s3.buckets", subject: "aws:1", body: `{}`})
+	w.now = day(2).Add(time.Hour)
+	c := control(t, w.report(day(1), day(2), ReportFilter{Controls: []string{"A.5.17"}}), "A.5.17")
+	if c.Status != Gaps || len(c.Gaps) != 1 || !strings.Contains(c.Gaps[0].Reason, "connector aws-prod did not complete (failed) and delivered no aws.iam.password_policy") {
+		t.Errorf("status %s, gaps %+v", c.Status, c.Gaps)
 	}
 }
