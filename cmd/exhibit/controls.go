@@ -441,7 +441,11 @@ func newControlsRulesCmd(g *globals) *cobra.Command {
 				var fws []string
 				for fw := range r.Controls {
 					if framework == "" || fw == framework {
-						fws = append(fws, fw+": "+strings.Join(r.Controls[fw], ","))
+						entry := fw + ": " + strings.Join(r.Controls[fw], ",")
+						if r.Derived[fw] {
+							entry += " (derived from the BSI ISO→GS++ mapping)"
+						}
+						fws = append(fws, entry)
 					}
 				}
 				sort.Strings(fws)
