@@ -43,6 +43,27 @@ type Store struct {
 	// shards remembers the shard directories this process has made durable, so a Put
 	// normally creates nothing but its own file.
 	shards sync.Map
+	// unsynced counts the Puts of this process that are linking a digest and have not yet
+	// synced its directory, so a Put that finds the object present still makes it durable.
+	mu       sync.Mutex
+	unsynced map[evidence.Digest]int
+}
+
+func (s *Store) markUnsynced(d evidence.Digest, delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsynced == nil {
+		s.unsynced = map[evidence.Digest]int{}
+	}
+	if s.unsynced[d] += delta; s.unsynced[d] <= 0 {
+		delete(s.unsynced, d)
+	}
+}
+
+func (s *Store) isUnsynced(d evidence.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unsynced[d] > 0
 }
 
 var _ store.Store = (*Store)(nil)
@@ -108,13 +129,20 @@ func (s *Store) Put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, siz
 		return s.errorf("put", d, fmt.Errorf("invalid size %d", size))
 	}
 	final := s.Path(d)
+	shard := filepath.Dir(final)
 	if done, err := s.present(final, size); err != nil || done {
 		if err != nil {
 			return s.errorf("put", d, err)
 		}
+		// Present, but maybe only just linked by a concurrent Put of ours that has not
+		// synced the directory yet: the caller is promised a durable object.
+		if s.isUnsynced(d) {
+			if err := syncDir(shard); err != nil {
+				return s.errorf("put", d, err)
+			}
+		}
 		return nil
 	}
-	shard := filepath.Dir(final)
 	if err := s.ensureShard(shard); err != nil {
 		return s.errorf("put", d, err)
 	}
@@ -129,6 +157,8 @@ func (s *Store) Put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, siz
 	if err := tmp.f.Sync(); err != nil {
 		return s.errorf("put", d, fmt.Errorf("could not flush %s to disk: %w", tmp.f.Name(), err))
 	}
+	s.markUnsynced(d, +1)
+	defer s.markUnsynced(d, -1)
 	if err := tmp.publish(final); err != nil {
 		return s.errorf("put", d, err)
 	}
