@@ -188,7 +188,9 @@ func (k clients) backup() *backup.Client {
 }
 func (k clients) cloudtrail(region string) *cloudtrail.Client {
 	return cloudtrail.NewFromConfig(k.cfg, func(o *cloudtrail.Options) {
-		o.Region = region
+		if region != "" {
+			o.Region = region
+		}
 		k.c.override(&o.BaseEndpoint, "cloudtrail")
 	})
 }
