@@ -1,11 +1,13 @@
 package controls
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
 	"github.com/exhibit-dev/exhibit/evidence/store"
@@ -130,5 +132,46 @@ func TestReevaluate(t *testing.T) {
 	}
 	if _, err := w.eng.Reevaluate(ctx, w.repo, w.signer, w.ix, old.Header.ID); err == nil {
 		t.Error("re-evaluated a run with a tampered reference")
+	}
+}
+
+// Reindexing from the store rebuilds the same report: results, re-evaluations (the newest is
+// current) and manual evidence all come back from the signed manifests.
+func TestReindexKeepsReport(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, statusConfig)
+	old := w.collect(day(1), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy8})
+	w.collect(day(2), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14},
+		doc{kind: "aws.iam.users", subject: "aws:1", body: usersBad})
+	w.now = day(3)
+	if _, err := w.eng.AddManual(ctx, w.repo, w.signer, w.ix, ManualEvidence{FileName: "p.pdf", File: strings.NewReader("p"),
+		Kind: "policy", Controls: map[string][]string{ISO27001: {"A.5.1"}}, EffectiveDate: day(1)}); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWorld(t, "controls:\n  overrides:\n    - rule: aws.iam.password_policy.min_length\n      params: {min_length: 8}\n")
+	eng := w.eng
+	w.eng = w2.eng
+	w.eng.Now = func() time.Time { return w.now }
+	w.now = day(4)
+	if _, err := w.eng.Reevaluate(ctx, w.repo, w.signer, w.ix, old.Header.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	before := w.report(day(1), day(3), ReportFilter{})
+	if _, err := index.Reindex(ctx, w.ix, w.repo); err != nil {
+		t.Fatal(err)
+	}
+	after := w.report(day(1), day(3), ReportFilter{})
+	var b1, b2 bytes.Buffer
+	WriteJSON(&b1, before)
+	WriteJSON(&b2, after)
+	if b1.String() != b2.String() {
+		t.Errorf("report changed by reindexing:\nbefore %s\nafter %s", b1.String(), b2.String())
+	}
+	if c := control(t, after, "A.5.17"); c.Status != Effective && c.Status != Stale {
+		t.Errorf("A.5.17 after reindex: %s (the re-evaluation must stay current)", c.Status)
+	}
+	if c := control(t, after, "A.5.1"); c.Status != Attested {
+		t.Errorf("A.5.1 after reindex: %s", c.Status)
 	}
 }
