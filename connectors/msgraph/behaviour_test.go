@@ -47,12 +47,17 @@ func TestPaging(t *testing.T) {
 			t.Errorf("%s: %d rows (count %v), want %d", c.kind, n, doc["count"], c.want)
 		}
 	}
-	// $top=999: 2500 users are 3 pages; the sim's default page size (100) would be 25.
+	// Registration details come 1000 per page (the report takes no $top); users with
+	// signInActivity 500 ($top=500, the maximum); devices 999 ($top=999). The simulator's
+	// default page size (100) would need 25 + 25 + 12 requests.
 	if n := callsMatching(h, "/reports/authenticationMethods/userRegistrationDetails"); n != 3 {
 		t.Errorf("registration details took %d requests, want 3", n)
 	}
-	if n := callsMatching(h, "%24skiptoken"); n != 2+2+1 {
-		t.Errorf("%d next-link requests, want 5 (2 registration, 2 users, 1 devices)", n)
+	if n := callsMatching(h, "GET /v1.0/users?"); n != 5 {
+		t.Errorf("users took %d requests, want 5", n)
+	}
+	if n := callsMatching(h, "%24skiptoken"); n != 2+4+1 {
+		t.Errorf("%d next-link requests, want 7 (2 registration, 4 users, 1 devices)", n)
 	}
 	// Half of the 1200 devices run Windows: 600 protection states, 20 per $batch.
 	if n := callsMatching(h, "POST /v1.0/$batch"); n != 30 {
@@ -148,16 +153,16 @@ func TestRateLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := h.conn.lastLimiter.Counts()
-	// Registration details: 4 pages; audit logs: 2 requests.
-	if counts[classReports] != 6 {
-		t.Errorf("reports requests = %d, want 6", counts[classReports])
+	// Registration details: 3 pages of 1000; audit logs: 2 requests.
+	if counts[classReports] != 5 {
+		t.Errorf("reports requests = %d, want 5", counts[classReports])
 	}
 	if counts[classConditionalAccess] != 1 {
 		t.Errorf("conditional access requests = %d, want 1 (read once, shared)", counts[classConditionalAccess])
 	}
 	// The fake clock advanced at least (requests-1) × interval of the slowest class.
-	if elapsed := h.clock.Now().Sub(testNow); elapsed < 5*2*time.Second {
-		t.Errorf("fake clock advanced %s, want at least 10s for 6 report requests at 5/10s", elapsed)
+	if elapsed := h.clock.Now().Sub(testNow); elapsed < 4*2*time.Second {
+		t.Errorf("fake clock advanced %s, want at least 8s for 5 report requests at 5/10s", elapsed)
 	}
 }
 

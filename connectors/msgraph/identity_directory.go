@@ -238,7 +238,7 @@ var userListSelect = []string{"id", "userPrincipalName", "displayName", "userTyp
 
 // signInActivity streams all users with their last sign-in into the document.
 func (r *run) signInActivity(ctx context.Context) (any, error) {
-	top := pageSize
+	top := usersWithSignInPageSize
 	ri, err := r.c.graph.Users().ToGetRequestInformation(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: userListSelect, Top: &top}})
 	if err != nil {

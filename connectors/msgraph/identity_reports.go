@@ -10,14 +10,16 @@ import (
 	abs "github.com/microsoft/kiota-abstractions-go"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/auditlogs"
-	"github.com/microsoftgraph/msgraph-sdk-go/reports"
 
 	"github.com/exhibit-dev/exhibit/evidence"
 )
 
-// pageSize is the $top of the large listings: the most Graph returns per page for users,
-// so that the reports (5 requests per 10 s) need as few pages as possible.
-const pageSize int32 = 999
+// pageSize is the $top of the large listings: the most Graph returns per page for users
+// and managed devices; usersWithSignInPageSize the most with signInActivity selected.
+const (
+	pageSize                int32 = 999
+	usersWithSignInPageSize int32 = 500
+)
 
 func reportsWorker(ctx context.Context, r *run, send func(evidence.Artefact) error) error {
 	for _, a := range []area{
@@ -45,16 +47,12 @@ type registrationRow struct {
 	MethodsRegistered     []string `json:"methodsRegistered"`
 }
 
-var registrationSelect = []string{"id", "userPrincipalName", "userDisplayName", "userType", "isAdmin",
-	"isMfaRegistered", "isMfaCapable", "isPasswordlessCapable", "methodsRegistered"}
-
 // mfaRegistration streams the per-user registration report page by page into the
 // document: one row per user with only the selected fields, never all SDK models at once.
 func (r *run) mfaRegistration(ctx context.Context) (any, error) {
-	top := pageSize
-	ri, err := r.c.graph.Reports().AuthenticationMethods().UserRegistrationDetails().ToGetRequestInformation(ctx,
-		&reports.AuthenticationMethodsUserRegistrationDetailsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &reports.AuthenticationMethodsUserRegistrationDetailsRequestBuilderGetQueryParameters{Select: registrationSelect, Top: &top}})
+	// The report supports only $filter and $orderBy: no $select, no $top. The rows are
+	// trimmed to registrationRow as they stream in.
+	ri, err := r.c.graph.Reports().AuthenticationMethods().UserRegistrationDetails().ToGetRequestInformation(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,12 @@ func (s *Sim) route(r *http.Request, rel string) response {
 		if !s.lic.EntraP1 {
 			return errNoP1
 		}
-		return s.pagedList(r, "reports/authenticationMethods/userRegistrationDetails", s.opts.Users, s.registrationDetails, true)
+		// The API reference: "supports only the $filter and $orderBy OData query parameters";
+		// the page size is the service's (the simulator assumes 1000, like the sign-in logs).
+		if q.Has("$select") || q.Has("$top") {
+			return graphError(http.StatusBadRequest, "BadRequest", "Invalid query: this API supports only $filter and $orderBy.")
+		}
+		return s.pagedListSized(r, "reports/authenticationMethods/userRegistrationDetails", s.opts.Users, s.registrationDetails, false, 1000, 1000)
 	case "/policies/authenticationMethodsPolicy":
 		return s.entity(r, "policies/authenticationMethodsPolicy/$entity", s.authenticationMethodsPolicy())
 	case "/roleManagement/directory/roleDefinitions":
@@ -75,8 +80,14 @@ func (s *Sim) route(r *http.Request, rel string) response {
 	case "/groupSettings":
 		return s.list(r, "groupSettings", maps(s.groupSettings()), false)
 	case "/users":
-		if strings.Contains(strings.ToLower(q.Get("$select")), "signinactivity") && !s.lic.EntraP1 {
-			return errNoP1
+		if strings.Contains(strings.ToLower(q.Get("$select")), "signinactivity") {
+			if !s.lic.EntraP1 {
+				return errNoP1
+			}
+			// With signInActivity the largest page is 500 (user-list, example 11).
+			if top, _ := strconv.Atoi(q.Get("$top")); top > 500 {
+				return graphError(http.StatusBadRequest, "Request_UnsupportedQuery", "The $top value must be at most 500 when signInActivity is selected.")
+			}
 		}
 		return s.pagedList(r, "users", s.opts.Users, s.userJSON, true)
 	case "/auditLogs/directoryAudits":
@@ -176,14 +187,18 @@ const (
 // pagedList answers one page of a collection of n items: $top (bounded like Graph),
 // $skiptoken from the previous page's @odata.nextLink, and $select.
 func (s *Sim) pagedList(r *http.Request, set string, n int, item func(i int) map[string]any, selectable bool) response {
+	return s.pagedListSized(r, set, n, item, selectable, defaultPageSize, maxPageSize)
+}
+
+func (s *Sim) pagedListSized(r *http.Request, set string, n int, item func(i int) map[string]any, selectable bool, defaultTop, maxTop int) response {
 	q := r.URL.Query()
-	top := defaultPageSize
+	top := defaultTop
 	if t := q.Get("$top"); t != "" {
 		v, err := strconv.Atoi(t)
 		if err != nil || v < 1 {
 			return graphError(http.StatusBadRequest, "Request_BadRequest", "Invalid value '"+t+"' for query parameter $top.")
 		}
-		top = min(v, maxPageSize)
+		top = min(v, maxTop)
 	}
 	offset := 0
 	if tok := q.Get("$skiptoken"); tok != "" {
