@@ -68,9 +68,7 @@ func (c *ControlReport) Detail() string {
 		g := c.Gaps[len(c.Gaps)-1]
 		return fmt.Sprintf("%d gaps; newest: run %s: %s", len(c.Gaps), g.RunID, g.Reason)
 	case Stale:
-		if c.NewestEvidence != nil {
-			return "newest evidence " + c.NewestEvidence.Format(time.RFC3339)
-		}
+		return "no fresh evidence from " + strings.Join(c.StaleRules, ", ")
 	case NoEvidenceStatus:
 		if len(c.Rules) == 0 {
 			return "no automated rule maps to this control: add manual evidence"

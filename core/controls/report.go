@@ -96,6 +96,9 @@ type ControlReport struct {
 	Fixed bool `json:"fixed,omitempty"`
 	// NewestEvidence is the newest collection time of automated evidence in the period.
 	NewestEvidence *time.Time `json:"newest_evidence,omitempty"`
+	// StaleRules are the mapped rules whose newest evidence is older than the freshness
+	// limit at the end of the period (or now).
+	StaleRules []string `json:"stale_rules,omitempty"`
 	// Justification: why the control is not applicable, or which mapped rules are disabled
 	// and why.
 	Justification string           `json:"justification,omitempty"`

@@ -26,8 +26,8 @@ import (
 //   - failing: a mapped rule failed in a run of the period;
 //   - gaps: no failure, but gap artefacts, rule errors or failed connector runs left runs
 //     of the period without the evidence the control needs;
-//   - stale: all passed, but the newest evidence is older than the freshness limit at the
-//     end of the period (or now, if earlier);
+//   - stale: all passed, but a mapped rule's newest evidence is older than the freshness
+//     limit at the end of the period (or now, if earlier);
 //   - effective: every mapped rule that judged in the period passed in every run;
 //   - attested: no automated results in the period, manual evidence valid in it;
 //   - no_evidence: neither.
@@ -118,7 +118,7 @@ func selectControls(fw *Framework, ids []string) ([]*Control, error) {
 // judgeControl fills a control's rules, gaps, attestations and status.
 func (e *Engine) judgeControl(fw *Framework, c *Control, cr *ControlReport, aggs map[string]*ruleAgg,
 	gaps map[string][]Gap, atts map[string][]AttestationRef, reference time.Time) {
-	var disabled []string
+	var disabled, stale []string
 	judged := 0
 	var newest time.Time
 	for _, r := range e.RulesFor(fw.ID, c.ID) {
@@ -137,6 +137,9 @@ func (e *Engine) judgeControl(fw *Framework, c *Control, cr *ControlReport, aggs
 			judged++
 			if a.newest.After(newest) {
 				newest = a.newest
+			}
+			if reference.Sub(a.newest) > e.Freshness {
+				stale = append(stale, r.ID)
 			}
 			cr.FirstFailed = minTime(cr.FirstFailed, a.firstFailed)
 			cr.LastFailed = maxTime(cr.LastFailed, a.lastFailed)
@@ -177,8 +180,8 @@ func (e *Engine) judgeControl(fw *Framework, c *Control, cr *ControlReport, aggs
 		}
 	case len(cr.Gaps) > 0:
 		cr.Status = Gaps
-	case reference.Sub(newest) > e.Freshness:
-		cr.Status = Stale
+	case len(stale) > 0:
+		cr.Status, cr.StaleRules = Stale, stale
 	default:
 		cr.Status = Effective
 	}

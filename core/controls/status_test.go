@@ -249,3 +249,16 @@ func TestBuildReportFailedConnector(t *testing.T) {
 		t.Errorf("status %s, gaps %+v", c.Status, c.Gaps)
 	}
 }
+
+// One rule with fresh evidence does not hide another whose evidence stopped coming.
+func TestBuildReportStaleRule(t *testing.T) {
+	w := newWorld(t, statusConfig)
+	w.collect(day(1), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14},
+		doc{kind: "aws.iam.users", subject: "aws:1", body: usersOK})
+	w.collect(day(5), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14})
+	w.now = day(5).Add(time.Hour)
+	c := control(t, w.report(day(1), day(5), ReportFilter{Controls: []string{"A.8.5"}}), "A.8.5")
+	if c.Status != Stale || strings.Join(c.StaleRules, ",") != "aws.iam.users.mfa" {
+		t.Errorf("status %s, stale rules %v", c.Status, c.StaleRules)
+	}
+}
