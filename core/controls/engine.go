@@ -301,6 +301,26 @@ func (e *Engine) buildProves() {
 // so reports can show them with their justification), sorted by id.
 func (e *Engine) RulesFor(framework, control string) []*Rule { return e.proves[framework][control] }
 
+// ControlsProvedBy returns the controls of framework that rule proves (directly, through a
+// derived mapping or through a custom framework's maps_to), in catalogue order. Bundles use
+// it to list each artefact's controls.
+func (e *Engine) ControlsProvedBy(framework, rule string) []string {
+	f := e.Catalog.Framework(framework)
+	if f == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range f.Controls {
+		for _, r := range e.proves[framework][c.ID] {
+			if r.ID == rule {
+				out = append(out, c.ID)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Applicability returns the config's decision about a control, if any.
 func (e *Engine) Applicability(framework, control string) (config.Applicability, bool) {
 	a, ok := e.applicability[framework][control]

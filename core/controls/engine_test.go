@@ -88,6 +88,12 @@ func TestEngineConfig(t *testing.T) {
 	if got := ids(e.RulesFor("soc2-2017", "CC7.2")); got != "aws.cloudtrail.enabled" {
 		t.Errorf("CC7.2 rules: %s", got)
 	}
+	if got := strings.Join(e.ControlsProvedBy("soc2-2017", "aws.iam.users.mfa"), ","); got != "CC6.1" {
+		t.Errorf("ControlsProvedBy(soc2, mfa) = %q", got)
+	}
+	if got := strings.Join(e.ControlsProvedBy(ISO27001, "aws.iam.password_policy.min_length"), ","); got != "A.5.17,A.8.5" {
+		t.Errorf("ControlsProvedBy(iso, min_length) = %q", got)
+	}
 	if a, ok := e.Applicability(ISO27001, "A.7.4"); !ok || a.Applicable {
 		t.Errorf("applicability: %+v %v", a, ok)
 	}
