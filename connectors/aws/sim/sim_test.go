@@ -20,8 +20,8 @@ func TestRouting(t *testing.T) {
 	s := New(Options{Accounts: 2, Faults: []simkit.Fault{Deny("100000011111", "", "iam", "GetAccountSummary")}})
 	for _, tc := range []struct {
 		name, authz, target, body, path string
-		status                           int
-		contains, key                    string
+		status                          int
+		contains, key                   string
 	}{
 		{name: "unsigned", authz: "", body: "Action=GetAccountSummary", path: "/", status: 403, contains: "SigV4"},
 		{name: "unknown access key", authz: auth("AKIAUNKNOWN", "us-east-1", "iam"), body: "Action=GetAccountSummary", path: "/", status: 403, contains: "InvalidClientTokenId"},
