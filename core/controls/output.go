@@ -96,7 +96,7 @@ func failedRuns(r RuleSummary) int { return min(r.Fail, r.Runs) }
 
 // WriteStatusTable writes the report as an aligned table for a terminal.
 func WriteStatusTable(w io.Writer, rep *PeriodReport) error {
-	fmt.Fprintf(w, "%s — %s to %s, %d evaluated runs\n\n", rep.FrameworkTitle,
+	fmt.Fprintf(w, "%s — %s to %s, %d collection runs\n\n", rep.FrameworkTitle,
 		rep.From.Format(time.DateOnly), rep.To.Format(time.DateOnly), len(rep.Runs))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTROL\tSTATUS\tTITLE\tDETAIL")

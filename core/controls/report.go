@@ -60,7 +60,8 @@ type PeriodReport struct {
 	GeneratedAt    time.Time `json:"generated_at"`
 	// Freshness is the limit used for stale.
 	Freshness time.Duration `json:"freshness_ns"`
-	// Runs are the evaluated runs of the period (current evaluation of each), oldest first.
+	// Runs are the sealed collection runs of the period, oldest first, each with its current
+	// evaluation (Results empty when the run had nothing to judge).
 	Runs []RunRef `json:"runs"`
 	// Counts per status.
 	Counts   map[Status]int  `json:"counts"`
@@ -73,7 +74,8 @@ type RunRef struct {
 	StartedAt time.Time `json:"started_at"`
 	// Manifest is the digest of the run's signed manifest (hex).
 	Manifest string `json:"manifest"`
-	// Results is the digest of the results object used (the newest evaluation of the run).
+	// Results is the digest of the results object used (the newest evaluation of the run);
+	// empty if the run had nothing to judge.
 	Results string `json:"results"`
 	// EvaluatedBy is the run whose manifest signs Results: the run itself, or an evaluation
 	// run that re-judged it.

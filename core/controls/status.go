@@ -231,14 +231,14 @@ func (q *reportQuery) connectorCond(col string) (string, []any) {
 }
 
 func (q *reportQuery) runs(ctx context.Context) ([]RunRef, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT s.evidence_run, s.run_started_at, coalesce(r.manifest_digest, ''),
-		s.results_digest, s.manifest_run, coalesce(r.outcome, '')
-		FROM result_sets s LEFT JOIN runs r ON r.id = s.evidence_run
-		WHERE s.current = 1 AND s.run_started_at >= ? AND s.run_started_at <= ?
-		AND coalesce(r.type, '') <> 'manual'
-		ORDER BY s.run_started_at, s.evidence_run`, q.from, q.to)
+	rows, err := q.db.QueryContext(ctx, `SELECT r.id, r.started_at, coalesce(r.manifest_digest, ''),
+		coalesce(s.results_digest, ''), coalesce(s.manifest_run, ''), r.outcome
+		FROM runs r LEFT JOIN result_sets s ON s.evidence_run = r.id AND s.current = 1
+		WHERE r.type = 'collection' AND r.started_at >= ? AND r.started_at <= ?
+		AND r.manifest_digest IS NOT NULL
+		ORDER BY r.started_at, r.id`, q.from, q.to)
 	if err != nil {
-		return nil, fmt.Errorf("could not list the evaluated runs: %w", err)
+		return nil, fmt.Errorf("could not list the runs of the period: %w", err)
 	}
 	defer rows.Close()
 	out := []RunRef{}
