@@ -1,0 +1,301 @@
+package bundle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/manifest"
+)
+
+// Manifest is manifest.json without its artefact list: what the bundle claims to be. The
+// artefact list follows the header fields, last, so readers and writers stream it.
+type Manifest struct {
+	Schema string `json:"schema"`
+	// ID is a random UUID naming this bundle.
+	ID             string    `json:"id"`
+	Framework      string    `json:"framework"`
+	FrameworkTitle string    `json:"framework_title,omitempty"`
+	Period         Period    `json:"period"`
+	CreatedAt      time.Time `json:"created_at"`
+	// Signer is the fingerprint of the key that signed SHA256SUMS.
+	Signer    string    `json:"signer"`
+	Version   string    `json:"exhibit_version,omitempty"`
+	Selection Selection `json:"selection"`
+	// LastRun is the newest run manifest the bundle covers: an auditor who was told this
+	// digest out of band knows an older or partial bundle cannot be passed off as this one.
+	LastRun LastRun `json:"last_run"`
+	// Runs are the bundled run manifests: the chain segment in chain order, then any
+	// evaluation runs outside it whose results the bundle uses.
+	Runs []Run `json:"runs"`
+	// Report lists the report files (paths relative to the top folder).
+	Report []string `json:"report"`
+	Counts Counts   `json:"counts"`
+}
+
+// Period is the audit period, both ends inclusive.
+type Period struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Selection says which evidence of the period's runs the bundle holds. Empty lists select
+// everything: the verifier checks that every envelope of a period run that the selection
+// matches is listed in manifest.json, so evidence left out is never silent.
+type Selection struct {
+	// Controls the bundle was limited to (informational: Kinds says what it means).
+	Controls []string `json:"controls"`
+	// Connectors are the connector instances included.
+	Connectors []string `json:"connectors"`
+	// Kinds are the artefact kinds included; "prefix.*" matches every kind under prefix.
+	Kinds []string `json:"kinds"`
+}
+
+// Matches reports whether an envelope of a period run belongs in the bundle.
+func (s Selection) Matches(connector, kind string) bool {
+	if len(s.Connectors) > 0 && !contains(s.Connectors, connector) {
+		return false
+	}
+	if len(s.Kinds) == 0 {
+		return true
+	}
+	for _, k := range s.Kinds {
+		if k == kind || strings.HasSuffix(k, ".*") && strings.HasPrefix(kind, strings.TrimSuffix(k, "*")) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// LastRun names the newest run manifest of the chain segment.
+type LastRun struct {
+	ID       string          `json:"id"`
+	Manifest evidence.Digest `json:"manifest"`
+}
+
+// Roles of bundled runs.
+const (
+	// RoleAnchor is the run just before the period: only its digest matters, so the first
+	// period run's "previous" can be checked.
+	RoleAnchor = "anchor"
+	// RolePeriod runs form the chain segment covering the period; their evidence is bundled.
+	RolePeriod = "period"
+	// RoleEvaluation runs re-evaluated a period run after the segment; their results are used.
+	RoleEvaluation = "evaluation"
+)
+
+// Run is one bundled run manifest.
+type Run struct {
+	ID        string           `json:"id"`
+	Type      manifest.Type    `json:"type"`
+	Role      string           `json:"role"`
+	StartedAt time.Time        `json:"started_at"`
+	Outcome   manifest.Outcome `json:"outcome"`
+	Manifest  evidence.Digest  `json:"manifest"`
+	Size      int64            `json:"size"`
+	Previous  *evidence.Digest `json:"previous"`
+	// Results is the results object the run's manifest references, if any.
+	Results *evidence.Digest `json:"results,omitempty"`
+	// Evaluates is, for an evaluation run, the manifest it re-evaluated.
+	Evaluates *evidence.Digest `json:"evaluates,omitempty"`
+	// Path, Signature and SSHSig are the files: the manifest, its DER signature and its SSHSIG.
+	Path      string `json:"path"`
+	Signature string `json:"signature"`
+	SSHSig    string `json:"sshsig"`
+}
+
+// Counts summarise the bundle.
+type Counts struct {
+	Runs      int `json:"runs"`
+	Artefacts int `json:"artefacts"`
+	Gaps      int `json:"gaps"`
+	Documents int `json:"documents"`
+	Raw       int `json:"raw"`
+	Files     int `json:"files"`
+	Results   int `json:"results"`
+}
+
+// Artefact is one envelope of a period run, with the bundled files that hold it and what
+// the rules made of it.
+type Artefact struct {
+	Run         string          `json:"run"`
+	Seq         int             `json:"seq"`
+	Kind        string          `json:"kind"`
+	Subject     string          `json:"subject"`
+	Connector   string          `json:"connector"`
+	Status      evidence.Status `json:"status"`
+	Error       string          `json:"error,omitempty"`
+	CollectedAt time.Time       `json:"collected_at"`
+	// Document is the artefact document; nil for a gap without one.
+	Document *File `json:"document,omitempty"`
+	// Raw are the response bodies of the envelope's exchanges, in order.
+	Raw []File `json:"raw,omitempty"`
+	// Files are further files the document references (manual evidence).
+	Files []File `json:"files,omitempty"`
+	// Controls of the framework the artefact's results bear on.
+	Controls []string `json:"controls,omitempty"`
+	Results  []Result `json:"results,omitempty"`
+}
+
+// File is a bundled file: its path relative to the top folder, digest and size.
+type File struct {
+	Path   string          `json:"path"`
+	Digest evidence.Digest `json:"digest"`
+	Size   int64           `json:"size"`
+	Name   string          `json:"name,omitempty"`
+}
+
+// Result is one rule's verdict on the artefact.
+type Result struct {
+	Rule    string `json:"rule"`
+	Version int    `json:"version"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+var manifestKeys = []string{"schema", "id", "framework", "period", "created_at", "signer", "selection", "last_run", "runs", "report", "counts"}
+
+// maxArtefactJSON bounds one artefact entry of manifest.json when reading.
+const maxArtefactJSON = 4 << 20
+
+// decodeManifest reads manifest.json strictly (unknown, duplicate and missing keys are
+// errors, "artefacts" must be last), calls onHeader (if not nil) with the header and then fn
+// with each artefact in order. Memory is
+// bounded by maxHeader for the header and maxArtefactJSON per artefact.
+func decodeManifest(r io.Reader, maxHeader int64, onHeader func(Manifest) error, fn func(Artefact) error) (Manifest, error) {
+	lr := &capReader{r: r, max: maxHeader}
+	dec := json.NewDecoder(lr)
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return Manifest{}, fmt.Errorf("%s is not a JSON object", ManifestFile)
+	}
+	fields := map[string]json.RawMessage{}
+	for {
+		if !dec.More() {
+			return Manifest{}, fmt.Errorf("%s has no \"artefacts\" list after its header", ManifestFile)
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return Manifest{}, fmt.Errorf("%s: %w", ManifestFile, err)
+		}
+		key, _ := tok.(string)
+		if _, dup := fields[key]; dup {
+			return Manifest{}, fmt.Errorf("%s: duplicate key %q", ManifestFile, key)
+		}
+		if key == "artefacts" {
+			break
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return Manifest{}, fmt.Errorf("%s: key %q: %w", ManifestFile, key, err)
+		}
+		fields[key] = raw
+	}
+	var missing []string
+	for _, k := range manifestKeys {
+		if _, ok := fields[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return Manifest{}, fmt.Errorf("%s lacks %s", ManifestFile, strings.Join(missing, ", "))
+	}
+	data, err := json.Marshal(fields)
+	if err != nil {
+		return Manifest{}, err
+	}
+	var m Manifest
+	if err := evidence.DecodeStrict(data, &m); err != nil {
+		return Manifest{}, fmt.Errorf("%s: %w", ManifestFile, err)
+	}
+	if err := m.validate(); err != nil {
+		return m, fmt.Errorf("%s: %w", ManifestFile, err)
+	}
+	if onHeader != nil {
+		if err := onHeader(m); err != nil {
+			return m, err
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return m, fmt.Errorf("%s: \"artefacts\" is not a list", ManifestFile)
+	}
+	for i := 0; dec.More(); i++ {
+		lr.max = dec.InputOffset() + maxArtefactJSON + 64<<10
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return m, fmt.Errorf("%s: artefact %d: %w", ManifestFile, i, err)
+		}
+		var a Artefact
+		if err := evidence.DecodeStrict(raw, &a); err != nil {
+			return m, fmt.Errorf("%s: artefact %d: %w", ManifestFile, i, err)
+		}
+		if err := fn(a); err != nil {
+			return m, err
+		}
+	}
+	lr.max = dec.InputOffset() + 64<<10
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return m, fmt.Errorf("%s: the artefact list is not closed", ManifestFile)
+	}
+	if dec.More() {
+		return m, fmt.Errorf("%s: keys after \"artefacts\" (it must be last)", ManifestFile)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return m, fmt.Errorf("%s: the object is not closed", ManifestFile)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return m, fmt.Errorf("%s: data after the JSON object", ManifestFile)
+	}
+	return m, nil
+}
+
+func (m *Manifest) validate() error {
+	switch {
+	case m.Schema != Schema:
+		return fmt.Errorf("schema is %q, want %q", m.Schema, Schema)
+	case m.ID == "" || m.Framework == "" || m.Signer == "":
+		return errors.New("id, framework and signer are required")
+	case m.Period.To.Before(m.Period.From):
+		return errors.New("the period ends before it starts")
+	case m.CreatedAt.IsZero():
+		return errors.New("created_at is required")
+	case len(m.Runs) == 0:
+		return errors.New("no runs")
+	}
+	return nil
+}
+
+// capReader fails once more than max bytes in total have been read: it bounds what a
+// json.Decoder buffers for one value.
+type capReader struct {
+	r   io.Reader
+	n   int64
+	max int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n >= c.max {
+		return 0, fmt.Errorf("a value exceeds the reading limit (%d bytes into the file)", c.max)
+	}
+	if int64(len(p)) > c.max-c.n {
+		p = p[:c.max-c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

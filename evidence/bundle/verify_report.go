@@ -1,0 +1,212 @@
+package bundle
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// checkReport checks that every file the report files reference is bundled (and, where
+// they give one, with the hash they give). The report is what auditors read first; a link
+// to evidence that is not there is a broken promise.
+func (v *verifier) checkReport(m *Manifest) {
+	for _, rel := range m.Report {
+		if !strings.HasPrefix(rel, DirReport+"/") {
+			v.rep.addf(ManifestFile, "report file %q is not under report/", rel)
+			continue
+		}
+		e := v.good(rel)
+		if e == nil {
+			v.rep.addf(rel, "the report file is missing or altered")
+			continue
+		}
+		rc := v.openGood(e)
+		var err error
+		switch path.Ext(rel) {
+		case ".csv":
+			err = v.checkCSV(rel, rc)
+		case ".html":
+			err = v.checkHTML(rel, rc)
+		case ".json":
+			err = v.checkJSONLinks(rel, rc)
+		default:
+			_, err = io.Copy(io.Discard, rc)
+		}
+		rc.Close()
+		if err != nil {
+			v.rep.addf(rel, "cannot be read: %v", err)
+		}
+	}
+}
+
+// reference checks one link found in report file from: relative links must resolve to a
+// bundled file inside the top folder; links elsewhere make the report depend on something
+// the bundle does not hold. It returns the target's entry, or nil.
+func (v *verifier) reference(from, href string) *entry {
+	return v.referenceIn(from, path.Dir(from), href)
+}
+
+// referenceIn resolves href relative to the directory base.
+func (v *verifier) referenceIn(from, base, href string) *entry {
+	if href == "" || strings.HasPrefix(href, "#") {
+		return nil
+	}
+	if i := strings.IndexAny(href, ":/"); i >= 0 && href[i] == ':' || strings.HasPrefix(href, "//") {
+		v.rep.addf(from, "references %q outside the bundle (the report must be readable offline)", printable(href))
+		return nil
+	}
+	target, _, _ := strings.Cut(href, "#")
+	target, _, _ = strings.Cut(target, "?")
+	rel := path.Join(base, target)
+	if rel == ".." || strings.HasPrefix(rel, "../") || strings.HasPrefix(rel, "/") {
+		v.rep.addf(from, "references %q outside the bundle folder", printable(href))
+		return nil
+	}
+	e := v.file(rel)
+	if e == nil || !e.listed {
+		v.rep.addf(from, "references %s, which is not in the bundle", rel)
+		return nil
+	}
+	return e
+}
+
+// checkCSV checks the evidence_files column: paths relative to the top folder.
+func (v *verifier) checkCSV(rel string, r io.Reader) error {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return err
+	}
+	col := -1
+	for i, h := range header {
+		if h == "evidence_files" {
+			col = i
+		}
+	}
+	if col < 0 {
+		return errors.New("no evidence_files column")
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if col >= len(rec) {
+			continue
+		}
+		for _, p := range strings.Fields(rec[col]) {
+			v.referenceIn(rel, ".", p) // relative to the top folder
+		}
+	}
+}
+
+var htmlRef = regexp.MustCompile(`(?i)\b(?:href|src)\s*=\s*"([^"]*)"`)
+
+// checkHTML checks every href and src of the page.
+func (v *verifier) checkHTML(rel string, r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		for _, m := range htmlRef.FindAllSubmatch(sc.Bytes(), -1) {
+			v.reference(rel, html.UnescapeString(string(m[1])))
+		}
+	}
+	return sc.Err()
+}
+
+// rlink is an OSCAL back-matter resource link.
+type rlink struct {
+	Href   string `json:"href"`
+	Hashes []struct {
+		Algorithm string `json:"algorithm"`
+		Value     string `json:"value"`
+	} `json:"hashes"`
+}
+
+// checkJSONLinks walks a JSON report (OSCAL assessment results) token by token, so its size
+// does not matter: every "href" must resolve, and every back-matter "rlinks" hash must be
+// the file's SHA-256.
+func (v *verifier) checkJSONLinks(rel string, r io.Reader) error {
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if err := v.walkJSON(rel, dec, "", 0); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+func (v *verifier) walkJSON(rel string, dec *json.Decoder, key string, depth int) error {
+	if depth > 64 {
+		return errors.New("nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				if err := v.walkJSON(rel, dec, k, depth+1); err != nil {
+					return err
+				}
+			}
+		case '[':
+			for dec.More() {
+				if key == "rlinks" {
+					var l rlink
+					if err := dec.Decode(&l); err != nil {
+						return err
+					}
+					v.checkRLink(rel, l)
+					continue
+				}
+				if err := v.walkJSON(rel, dec, key, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := dec.Token()
+		return err
+	case string:
+		if key == "href" {
+			v.reference(rel, t)
+		}
+	}
+	return nil
+}
+
+func (v *verifier) checkRLink(rel string, l rlink) {
+	e := v.reference(rel, l.Href)
+	if e == nil {
+		return
+	}
+	for _, h := range l.Hashes {
+		if h.Algorithm != "SHA-256" {
+			continue
+		}
+		if !strings.EqualFold(h.Value, fmt.Sprintf("%x", e.sum)) {
+			v.rep.addf(rel, "gives %s the hash %s, but it is %x", strings.TrimPrefix(e.name, v.top+"/"), printable(h.Value), e.sum)
+		}
+	}
+}

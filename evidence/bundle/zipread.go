@@ -1,0 +1,445 @@
+package bundle
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"sort"
+	"strings"
+)
+
+// entry is one file of an archive as its central directory describes it, checked against
+// its local header.
+type entry struct {
+	name    string
+	method  uint16
+	flags   uint16
+	crc     uint32
+	comp    uint64
+	size    uint64
+	header  uint64 // offset of the local header
+	data    uint64 // offset of the data
+	dir     bool
+	sum     [32]byte // expected SHA-256 (from SHA256SUMS)
+	listed  bool     // named in SHA256SUMS
+	hashed  bool     // read and hashed to sum
+	badData bool     // reading it failed or its hash differs
+}
+
+// archive is a parsed zip archive: its entries sorted by name.
+type archive struct {
+	r       io.ReaderAt
+	size    int64
+	entries []entry
+	lim     Limits
+}
+
+// formatError is a problem with the archive as a whole that stops reading it.
+type formatError struct{ msg string }
+
+func (e *formatError) Error() string { return e.msg }
+
+func formatErr(format string, args ...any) error {
+	return &formatError{msg: fmt.Sprintf(format, args...)}
+}
+
+// readArchive parses the end records and the central directory of the archive in r, checks
+// every entry's local header, and reports unsafe or inconsistent entries through add. It
+// reads no content. It returns a *formatError when the archive cannot be read as a zip at
+// all, and other errors for I/O failures.
+func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg string)) (*archive, error) {
+	if size < eocdLen {
+		return nil, formatErr("not a zip archive: %d bytes", size)
+	}
+	var eocd [eocdLen]byte
+	if _, err := r.ReadAt(eocd[:], size-eocdLen); err != nil {
+		return nil, fmt.Errorf("could not read the end of the archive: %w", err)
+	}
+	if binary.LittleEndian.Uint32(eocd[:]) != sigEOCD {
+		if tail := findEOCD(r, size); tail >= 0 {
+			return nil, formatErr("the archive has %d bytes after its end record (a zip comment or appended data); bundles have none", size-tail-eocdLen)
+		}
+		return nil, formatErr("not a zip archive: no end of central directory record")
+	}
+	le := binary.LittleEndian
+	disk, cdDisk := le.Uint16(eocd[4:]), le.Uint16(eocd[6:])
+	count := uint64(le.Uint16(eocd[10:]))
+	cdSize := uint64(le.Uint32(eocd[12:]))
+	cdOff := uint64(le.Uint32(eocd[16:]))
+	if disk != 0 || cdDisk != 0 || le.Uint16(eocd[8:]) != le.Uint16(eocd[10:]) {
+		return nil, formatErr("multi-volume zip archives are not supported")
+	}
+	cdEnd := uint64(size - eocdLen)
+	// A zip64 end record comes with a locator right before the end record.
+	if size >= eocdLen+locator64Len {
+		var loc [locator64Len]byte
+		if _, err := r.ReadAt(loc[:], size-eocdLen-locator64Len); err != nil {
+			return nil, fmt.Errorf("could not read the archive: %w", err)
+		}
+		if le.Uint32(loc[:]) == sigLocator64 {
+			if le.Uint32(loc[4:]) != 0 || le.Uint32(loc[16:]) != 1 {
+				return nil, formatErr("multi-volume zip64 archives are not supported")
+			}
+			off := le.Uint64(loc[8:])
+			if off > uint64(size-eocdLen-locator64Len) || uint64(size-eocdLen-locator64Len)-off < eocd64Len {
+				return nil, formatErr("the zip64 end record offset %d is outside the archive", off)
+			}
+			var rec [eocd64Len]byte
+			if _, err := r.ReadAt(rec[:], int64(off)); err != nil {
+				return nil, fmt.Errorf("could not read the archive: %w", err)
+			}
+			if le.Uint32(rec[:]) != sigEOCD64 {
+				return nil, formatErr("no zip64 end record where the locator points")
+			}
+			if off+12+le.Uint64(rec[4:]) != uint64(size-eocdLen-locator64Len) {
+				return nil, formatErr("the zip64 end record does not end where the locator starts")
+			}
+			if le.Uint32(rec[16:]) != 0 || le.Uint32(rec[20:]) != 0 || le.Uint64(rec[24:]) != le.Uint64(rec[32:]) {
+				return nil, formatErr("multi-volume zip64 archives are not supported")
+			}
+			count, cdSize, cdOff = le.Uint64(rec[32:]), le.Uint64(rec[40:]), le.Uint64(rec[48:])
+			cdEnd = off
+		}
+	}
+	if count > uint64(lim.MaxEntries) {
+		return nil, formatErr("the archive declares %d entries, more than the limit of %d", count, lim.MaxEntries)
+	}
+	if cdOff > cdEnd || cdEnd-cdOff != cdSize {
+		return nil, formatErr("the central directory (offset %d, %d bytes) does not end where the end record starts (%d)", cdOff, cdSize, cdEnd)
+	}
+	if cdSize < count*centralLen || cdSize > count*(centralLen+3*max16) {
+		return nil, formatErr("the central directory size %d does not fit %d entries", cdSize, count)
+	}
+
+	a := &archive{r: r, size: size, lim: lim, entries: make([]entry, 0, min(count, 1<<16))}
+	br := bufio.NewReaderSize(io.NewSectionReader(r, int64(cdOff), int64(cdSize)), 64<<10)
+	var fixed [centralLen]byte
+	var total uint64
+	for i := uint64(0); i < count; i++ {
+		if _, err := io.ReadFull(br, fixed[:]); err != nil {
+			return nil, formatErr("central directory entry %d is truncated", i)
+		}
+		if le.Uint32(fixed[:]) != sigCentral {
+			return nil, formatErr("central directory entry %d has a bad signature", i)
+		}
+		e := entry{
+			flags:  le.Uint16(fixed[8:]),
+			method: le.Uint16(fixed[10:]),
+			crc:    le.Uint32(fixed[16:]),
+			comp:   uint64(le.Uint32(fixed[20:])),
+			size:   uint64(le.Uint32(fixed[24:])),
+			header: uint64(le.Uint32(fixed[42:])),
+		}
+		madeBy := le.Uint16(fixed[4:]) >> 8
+		nameLen, extraLen, commentLen := int(le.Uint16(fixed[28:])), int(le.Uint16(fixed[30:])), int(le.Uint16(fixed[32:]))
+		diskStart, external := le.Uint16(fixed[34:]), le.Uint32(fixed[38:])
+		buf := make([]byte, nameLen+extraLen+commentLen)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return nil, formatErr("central directory entry %d is truncated", i)
+		}
+		e.name = string(buf[:nameLen])
+		if err := e.zip64(buf[nameLen : nameLen+extraLen]); err != nil {
+			return nil, formatErr("entry %q: %v", printable(e.name), err)
+		}
+		if diskStart != 0 {
+			return nil, formatErr("entry %q: multi-volume zip archives are not supported", printable(e.name))
+		}
+		e.dir = strings.HasSuffix(e.name, "/")
+		a.checkEntry(&e, madeBy, external, commentLen, add)
+		if total += e.size; total < e.size {
+			total = ^uint64(0)
+		}
+		a.entries = append(a.entries, e)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, formatErr("the central directory has data after its %d entries", count)
+	}
+	if limit := min(uint64(lim.MaxTotalSize), uint64(lim.MaxRatio)*uint64(size)+ratioSlack); total > limit {
+		add("", fmt.Sprintf("zip bomb: the entries declare %d bytes in total from an archive of %d bytes (limit %d)", total, size, limit))
+		return nil, formatErr("refusing to read the archive: it declares too much data")
+	}
+	if err := a.checkLocalHeaders(cdOff, add); err != nil {
+		return nil, err
+	}
+	sort.Slice(a.entries, func(i, j int) bool { return a.entries[i].name < a.entries[j].name })
+	return a, nil
+}
+
+// findEOCD looks for an end record followed by a comment or garbage, to say why the archive
+// is refused.
+func findEOCD(r io.ReaderAt, size int64) int64 {
+	n := min(size, eocdLen+max16)
+	buf := make([]byte, n)
+	if _, err := r.ReadAt(buf, size-n); err != nil {
+		return -1
+	}
+	i := bytes.LastIndex(buf, []byte{0x50, 0x4b, 0x05, 0x06})
+	if i < 0 {
+		return -1
+	}
+	return size - n + int64(i)
+}
+
+// zip64 reads the zip64 extra field of a central directory record for the fields that
+// overflowed.
+func (e *entry) zip64(extra []byte) error {
+	need := e.size == max32 || e.comp == max32 || e.header == max32
+	le := binary.LittleEndian
+	for len(extra) >= 4 {
+		id, n := le.Uint16(extra), int(le.Uint16(extra[2:]))
+		if len(extra) < 4+n {
+			return errors.New("truncated extra field")
+		}
+		body := extra[4 : 4+n]
+		extra = extra[4+n:]
+		if id != zip64ExtraID {
+			continue
+		}
+		for _, f := range []*uint64{&e.size, &e.comp, &e.header} {
+			if *f != max32 {
+				continue
+			}
+			if len(body) < 8 {
+				return errors.New("truncated zip64 extra field")
+			}
+			*f = le.Uint64(body)
+			body = body[8:]
+		}
+		need = false
+	}
+	if len(extra) != 0 {
+		return errors.New("malformed extra field")
+	}
+	if need {
+		return errors.New("sizes overflow 32 bits without a zip64 extra field")
+	}
+	return nil
+}
+
+// checkEntry reports what makes an entry unsafe or unreadable; content checks come later.
+func (a *archive) checkEntry(e *entry, madeBy uint16, external uint32, commentLen int, add func(path, msg string)) {
+	name := printable(e.name)
+	if msg := unsafeName(e.name, a.lim); msg != "" {
+		add(name, "unsafe entry name: "+msg)
+	}
+	if madeBy == creatorUnix {
+		switch mode := external >> 16 & 0o170000; mode {
+		case 0, 0o100000:
+			if e.dir {
+				add(name, "a directory name with a regular file's mode")
+			}
+		case 0o040000:
+			if !e.dir {
+				add(name, "a directory without a trailing slash")
+			}
+		case 0o120000:
+			add(name, "a symbolic link; bundles hold regular files only")
+		default:
+			add(name, fmt.Sprintf("a special file (mode %06o); bundles hold regular files only", mode))
+		}
+	}
+	if commentLen != 0 {
+		add(name, "the entry has a comment; bundles have none")
+	}
+	if e.flags&0x1 != 0 || e.flags&0x40 != 0 || e.flags&0x2000 != 0 {
+		add(name, "the entry is encrypted")
+	}
+	switch e.method {
+	case methodStore:
+		if e.comp != e.size {
+			add(name, fmt.Sprintf("a stored entry whose sizes differ (%d compressed, %d uncompressed)", e.comp, e.size))
+		}
+	case methodDeflate:
+		if e.size > uint64(a.lim.MaxRatio)*e.comp+ratioSlack {
+			add(name, fmt.Sprintf("zip bomb: %d compressed bytes declare %d uncompressed (ratio above %d)", e.comp, e.size, a.lim.MaxRatio))
+		}
+	default:
+		add(name, fmt.Sprintf("unsupported compression method %d (want stored or deflate)", e.method))
+	}
+	if e.size > uint64(a.lim.MaxEntrySize) {
+		add(name, fmt.Sprintf("the entry declares %d bytes, more than the limit of %d", e.size, a.lim.MaxEntrySize))
+	}
+	if e.dir && (e.size != 0 || e.comp != 0) {
+		add(name, "a directory entry with content")
+	}
+}
+
+// checkLocalHeaders reads each entry's local header, checks that it agrees with the central
+// directory (a reader that trusts local headers must see the same name and data), finds
+// the data, and checks that no two entries share bytes (overlapping entries are how a
+// small archive expands to terabytes).
+func (a *archive) checkLocalHeaders(cdOff uint64, add func(path, msg string)) error {
+	sort.Slice(a.entries, func(i, j int) bool { return a.entries[i].header < a.entries[j].header })
+	le := binary.LittleEndian
+	var buf []byte
+	end := uint64(0)
+	for i := range a.entries {
+		e := &a.entries[i]
+		name := printable(e.name)
+		if e.header < end {
+			add(name, "the entry overlaps the previous entry's data")
+			return formatErr("refusing to read the archive: entries overlap")
+		}
+		need := localLen + len(e.name)
+		if e.header+uint64(need) > cdOff {
+			return formatErr("entry %q: its local header lies outside the archive data", name)
+		}
+		buf = append(buf[:0], make([]byte, need)...)
+		if _, err := a.r.ReadAt(buf, int64(e.header)); err != nil {
+			return fmt.Errorf("could not read the archive: %w", err)
+		}
+		if le.Uint32(buf) != sigLocal {
+			return formatErr("entry %q: no local header at offset %d", name, e.header)
+		}
+		flags, method := le.Uint16(buf[6:]), le.Uint16(buf[8:])
+		nameLen, extraLen := int(le.Uint16(buf[26:])), uint64(le.Uint16(buf[28:]))
+		if nameLen != len(e.name) || string(buf[localLen:]) != e.name {
+			add(name, fmt.Sprintf("the local header names %q; readers would disagree on the file's name", printable(string(buf[localLen:localLen+min(nameLen, len(e.name))]))))
+		}
+		if flags != e.flags || method != e.method {
+			add(name, "the local header disagrees with the central directory (flags or method)")
+		}
+		if flags&0x8 == 0 {
+			crc, comp, size := le.Uint32(buf[14:]), uint64(le.Uint32(buf[18:])), uint64(le.Uint32(buf[22:]))
+			if crc != e.crc || (comp != e.comp && comp != max32) || (size != e.size && size != max32) {
+				add(name, "the local header disagrees with the central directory (CRC or sizes)")
+			}
+		}
+		e.data = e.header + localLen + uint64(nameLen) + extraLen
+		if e.data > cdOff || cdOff-e.data < e.comp {
+			return formatErr("entry %q: its data runs past the end of the archive data", name)
+		}
+		end = e.data + e.comp
+	}
+	return nil
+}
+
+// open returns a reader of an entry's uncompressed bytes that fails, instead of returning
+// io.EOF, if they are more or fewer than declared or their CRC-32 differs. It never reads
+// more than the declared size plus one byte.
+func (a *archive) open(e *entry) io.ReadCloser {
+	sr := io.NewSectionReader(a.r, int64(e.data), int64(e.comp))
+	er := &entryReader{e: e, h: crc32.NewIEEE()}
+	if e.method == methodDeflate {
+		fr := flate.NewReader(sr)
+		er.closer = fr
+		er.r = io.LimitReader(fr, int64(e.size)+1)
+	} else {
+		er.r = io.LimitReader(sr, int64(e.size)+1)
+	}
+	return er
+}
+
+type entryReader struct {
+	e      *entry
+	r      io.Reader
+	closer io.Closer
+	h      hash.Hash32
+	n      uint64
+	err    error
+}
+
+func (r *entryReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += uint64(n)
+	switch {
+	case r.n > r.e.size:
+		r.err = fmt.Errorf("it expands beyond its declared %d bytes", r.e.size)
+		return 0, r.err
+	case err == io.EOF && r.n != r.e.size:
+		r.err = fmt.Errorf("it holds %d bytes, its header declares %d", r.n, r.e.size)
+		return n, r.err
+	case err == io.EOF && r.h.Sum32() != r.e.crc:
+		r.err = errors.New("its CRC-32 does not match (corrupt archive)")
+		return n, r.err
+	case err == io.ErrUnexpectedEOF:
+		r.err = fmt.Errorf("its compressed data is truncated after %d bytes", r.n)
+		return n, r.err
+	case err != nil && err != io.EOF:
+		var ce flate.CorruptInputError
+		if errors.As(err, &ce) {
+			err = fmt.Errorf("its compressed data is corrupt: %v", err)
+		}
+		r.err = err
+		return n, err
+	}
+	if err == io.EOF {
+		r.err = io.EOF
+	}
+	return n, err
+}
+
+func (r *entryReader) Close() error {
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+// lookup returns the entry named name, or nil.
+func (a *archive) lookup(name string) *entry {
+	i := sort.Search(len(a.entries), func(i int) bool { return a.entries[i].name >= name })
+	if i < len(a.entries) && a.entries[i].name == name {
+		return &a.entries[i]
+	}
+	return nil
+}
+
+// unsafeName says why an entry name must not be extracted or trusted, or "" if it is safe:
+// printable ASCII, relative, '/'-separated, normalised (no empty, "." or ".." components),
+// within the length and depth limits.
+func unsafeName(name string, lim Limits) string {
+	switch {
+	case name == "":
+		return "empty name"
+	case len(name) > lim.MaxNameLength:
+		return fmt.Sprintf("longer than %d bytes", lim.MaxNameLength)
+	case strings.HasPrefix(name, "/"):
+		return "absolute path"
+	case strings.Contains(name, "\\"):
+		return "contains a backslash (a path separator on Windows)"
+	case strings.Contains(name, ":"):
+		return "contains ':' (a drive letter or stream on Windows)"
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c >= 0x7f {
+			return "contains a control or non-ASCII character"
+		}
+	}
+	parts := strings.Split(strings.TrimSuffix(name, "/"), "/")
+	if len(parts) > lim.MaxDepth {
+		return fmt.Sprintf("deeper than %d levels", lim.MaxDepth)
+	}
+	for _, p := range parts {
+		switch p {
+		case "..":
+			return "path traversal ('..')"
+		case ".", "":
+			return "not normalised (empty or '.' component)"
+		}
+	}
+	return ""
+}
+
+// printable quotes nothing but replaces bytes that would garble a terminal.
+func printable(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return '?'
+		}
+		return r
+	}, s)
+}
