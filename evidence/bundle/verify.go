@@ -481,8 +481,11 @@ func (v *verifier) openGood(e *entry) io.ReadCloser {
 }
 
 type rehashReader struct {
-	rc   io.ReadCloser
-	h    interface{ Sum([]byte) []byte; Write([]byte) (int, error) }
+	rc io.ReadCloser
+	h  interface {
+		Sum([]byte) []byte
+		Write([]byte) (int, error)
+	}
 	want [32]byte
 }
 
