@@ -259,3 +259,32 @@ func hostname() string {
 	h, _ := os.Hostname()
 	return h
 }
+
+// Check creates every instance's connector without running it (factories do no network
+// I/O in New), so invalid settings are reported, with their file:line, before a run
+// starts rather than as gaps in it.
+func (r *Runner) Check(instances []Instance) error {
+	var errs []error
+	for _, in := range instances {
+		opts := connector.Options{
+			Instance:       in.Name,
+			Logger:         slog.New(slog.DiscardHandler),
+			HTTPClient:     &http.Client{Transport: refuseTransport{}},
+			AuthHTTPClient: &http.Client{Transport: refuseTransport{}},
+			Now:            r.now,
+			Secrets:        r.Secrets,
+			Limits:         r.limits(),
+		}
+		if _, err := in.Factory.New(in.Settings, opts); err != nil {
+			errs = append(errs, fmt.Errorf("connector %s: %w", in.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// refuseTransport fails every request: Check's connectors must not reach upstreams.
+type refuseTransport struct{}
+
+func (refuseTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("runner: no network access while checking settings")
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/exhibit-dev/exhibit/config"
+	"github.com/exhibit-dev/exhibit/core/connector"
+	"github.com/exhibit-dev/exhibit/core/index"
+	"github.com/exhibit-dev/exhibit/core/runner"
+	"github.com/exhibit-dev/exhibit/evidence/sign"
+	"github.com/exhibit-dev/exhibit/evidence/store"
+	fsstore "github.com/exhibit-dev/exhibit/evidence/store/fs"
+)
+
+// connectorRegistry returns the connector types this binary knows. The lead points it at
+// connectors/all.Registry; tests replace it with test connectors.
+var connectorRegistry = func() *connector.Registry { return connector.NewRegistry() }
+
+// cmdEnv is what the collection commands (collect, serve, runs, reindex) open, in order:
+// config → logger → store → signer → index → connector registry.
+type cmdEnv struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	repo     *store.Repo
+	signer   *sign.Signer
+	ix       *index.Index
+	registry *connector.Registry
+}
+
+// envNeed says what a command opens beyond the config, the logger and the index.
+type envNeed struct {
+	repo   bool // the evidence store
+	signer bool // the signing key (created, with a warning, if missing)
+	// connectors checks every configured connector type against the registry, so an
+	// unknown type is an error with its file:line before anything runs.
+	connectors bool
+}
+
+func openCmdEnv(ctx context.Context, g *globals, stderr io.Writer, need envNeed) (*cmdEnv, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	e := &cmdEnv{cfg: cfg, log: newLogger(cfg, stderr)}
+	if need.connectors {
+		e.registry = connectorRegistry()
+		if err := cfg.CheckConnectorTypes(e.registry.Types()); err != nil {
+			return nil, err
+		}
+	}
+	if need.repo {
+		if e.repo, err = openStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if need.signer {
+		var created bool
+		if e.signer, created, err = sign.LoadOrGenerate(cfg.KeyDir()); err != nil {
+			return nil, fmt.Errorf("could not load the signing key: %w", err)
+		}
+		if created {
+			e.log.Warn("created a new signing key; keep it safe and give its fingerprint to your auditor",
+				"dir", cfg.KeyDir(), "fingerprint", e.signer.Fingerprint())
+		}
+	}
+	if e.ix, err = index.Open(ctx, cfg.IndexPath()); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// openStore opens (creating it if needed) the configured evidence store.
+func openStore(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
+	switch cfg.Store.Type {
+	case "", "fs":
+		return fsstore.OpenRepo(cfg.StoreDir())
+	default:
+		return nil, fmt.Errorf("store type %q is not supported by this command yet", cfg.Store.Type)
+	}
+}
+
+func (e *cmdEnv) Close() {
+	if e.ix != nil {
+		e.ix.Close()
+	}
+}
+
+// newLogger returns the slog logger the config asks for: JSON when stderr is not a
+// terminal (journald, containers, CI), text on a terminal.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch cfg.Log.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Log.Format
+	if format == "" || format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newRunner returns a runner configured from the config.
+func (e *cmdEnv) newRunner(command string, lockTimeout time.Duration) *runner.Runner {
+	r := e.cfg.Runner
+	tmp := filepath.Join(e.cfg.DataPath(), "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		tmp = "" // the system's temporary directory
+	}
+	return &runner.Runner{
+		TempDir:     tmp,
+		Repo:        e.repo,
+		Signer:      e.signer,
+		Index:       e.ix,
+		Logger:      e.log,
+		Concurrency: r.Concurrency,
+		RunDeadline: r.RunDeadline,
+		Limits:      connector.Limits{MaxPages: r.MaxPages, MaxAttempts: r.MaxAttempts, MaxRetryAfter: r.MaxRetryAfter},
+		Secrets:     e.cfg.Secrets(),
+		DataDir:     e.cfg.DataPath(),
+		LockTimeout: lockTimeout,
+		Version:     version,
+		Command:     command,
+	}
+}
+
+// instances returns the configured connector instances to run: those named (an unknown or
+// disabled name is an error), or every enabled one when names is empty.
+func (e *cmdEnv) instances(names []string, late bool) ([]runner.Instance, error) {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []runner.Instance
+	var known []string
+	for i, cc := range e.cfg.Connectors {
+		known = append(known, cc.Name)
+		if len(names) > 0 && !want[cc.Name] {
+			continue
+		}
+		delete(want, cc.Name)
+		if cc.Disabled {
+			if len(names) > 0 {
+				return nil, e.cfg.Errorf(fmt.Sprintf("connectors[%d].disabled", i), "connector %q is disabled", cc.Name)
+			}
+			continue
+		}
+		f, ok := e.registry.Lookup(cc.Type)
+		if !ok {
+			return nil, e.cfg.Errorf(fmt.Sprintf("connectors[%d].type", i), "unknown connector type %q (known: %s)", cc.Type, strings.Join(e.registry.Types(), ", "))
+		}
+		out = append(out, runner.Instance{Name: cc.Name, Factory: f, Settings: e.cfg.SettingsFor(i), Timeout: e.cfg.TimeoutFor(cc), Late: late})
+	}
+	if len(want) > 0 {
+		var unknown []string
+		for _, n := range names {
+			if want[n] {
+				unknown = append(unknown, n)
+			}
+		}
+		if len(known) == 0 {
+			return nil, fmt.Errorf("unknown connector %s: the config has no connectors", strings.Join(unknown, ", "))
+		}
+		return nil, fmt.Errorf("unknown connector %s (configured: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no connectors to run: add connectors to the config (see `exhibit demo` for a working example)")
+	}
+	return out, nil
+}
+
+// minLevel drops records below a level, e.g. to keep info logs from tearing the progress
+// display of a terminal.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler { return minLevel{h.Handler.WithGroup(name), h.min} }
