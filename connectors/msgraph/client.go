@@ -177,13 +177,25 @@ func decodeJSON(b []byte, v any) error {
 	return nil
 }
 
-// stripAnnotations removes OData control information that changes between requests
-// (@odata.context holds the endpoint URL, @odata.nextLink a paging token) but keeps
-// @odata.type, which names the derived type (e.g. the platform of a compliance policy).
+// stripAnnotations removes OData control information that changes between requests or
+// endpoints (@odata.context holds the request URL, @odata.nextLink a paging token,
+// "property@odata.context" annotations), at every depth, but keeps @odata.type, which
+// names the derived type (e.g. the platform of a compliance policy).
 func stripAnnotations(m map[string]any) {
-	for k := range m {
-		if strings.HasPrefix(k, "@odata.") && k != "@odata.type" || strings.Contains(k, "@odata.") && !strings.HasPrefix(k, "@") {
+	for k, v := range m {
+		if strings.Contains(k, "@odata.") && k != "@odata.type" {
 			delete(m, k)
+			continue
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			stripAnnotations(x)
+		case []any:
+			for _, e := range x {
+				if em, ok := e.(map[string]any); ok {
+					stripAnnotations(em)
+				}
+			}
 		}
 	}
 }
