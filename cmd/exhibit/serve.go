@@ -25,6 +25,8 @@ type serveOptions struct {
 	onListen func(net.Addr)
 	// clock, if set, drives the scheduler (tests).
 	clock schedule.Clock
+	// onRun, if set, is told about every sealed scheduled run (tests).
+	onRun func(*runner.Summary)
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -125,6 +127,9 @@ func runServe(ctx context.Context, g *globals, opts serveOptions, stderr io.Writ
 			return
 		}
 		metrics.ObserveRun(sum)
+		if opts.onRun != nil {
+			opts.onRun(sum)
+		}
 	}
 	sched, err := schedule.New(entries, trigger, schedule.Options{
 		Location:    loc,

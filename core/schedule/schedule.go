@@ -135,13 +135,13 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		e.next = s.next(e, now)
 	}
 	s.mu.Unlock()
+	s.started.Store(true) // ready while catching up: the schedule is known
 	if s.opts.CatchUp && len(s.entries) > 0 {
 		if missed := s.missed(ctx, now); len(missed) > 0 {
 			s.opts.Logger.Info("catching up missed runs", "instances", missed)
 			s.fire(ctx, missed, true)
 		}
 	}
-	s.started.Store(true)
 	if len(s.entries) == 0 {
 		<-ctx.Done()
 		return nil
