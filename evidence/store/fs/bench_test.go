@@ -1,8 +1,10 @@
 package fs_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,4 +204,90 @@ func ingestFile(ctx context.Context, s *fs.Store, path string) error {
 		return err
 	}
 	return s.Put(ctx, d, f, n)
+}
+
+// BenchmarkReadVerifyLarge reads back and verifies every object of the large set through
+// Get (the read path of `exhibit check --read-data`) against `sha256sum -c` over the same
+// object files, both from the page cache. Sizes and EXHIBIT_BENCH_FULL as for
+// BenchmarkIngestLarge; EXHIBIT_BENCH_WORKERS (default 2) objects are read at once.
+//
+//	go test -run '^$' -bench ReadVerify -benchtime 1x ./evidence/store/fs
+//
+// Metrics: exhibit_MB/s, baseline_MB/s, x_baseline (goal ≥ 1.5).
+func BenchmarkReadVerifyLarge(b *testing.B) {
+	if _, err := exec.LookPath("sha256sum"); err != nil {
+		b.Skipf("baseline needs sha256sum: %v", err)
+	}
+	n, size := 8, int64(32<<20)
+	if os.Getenv("EXHIBIT_BENCH_FULL") == "1" {
+		size = 128 << 20
+	}
+	par := workers(b, 2)
+	b.StopTimer()
+	base := b.TempDir()
+	s, err := fs.New(filepath.Join(base, "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var sums bytes.Buffer
+	digests := make([]evidence.Digest, n)
+	for i := range digests {
+		digests[i] = storetest.PatternDigest(uint64(i)+1, size)
+		if err := s.Put(ctx, digests[i], storetest.NewPattern(uint64(i)+1, size), size); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&sums, "%s  %s\n", digests[i], s.Path(digests[i]))
+	}
+	sumsFile := filepath.Join(base, "SHA256SUMS")
+	if err := os.WriteFile(sumsFile, sums.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	total := float64(n) * float64(size)
+	var exhibit, baseline time.Duration
+	for range b.N {
+		baseline += timed(b, func() {
+			if out, err := exec.Command("sha256sum", "--quiet", "-c", sumsFile).CombinedOutput(); err != nil {
+				b.Fatalf("sha256sum -c: %v: %s", err, out)
+			}
+		})
+		b.StartTimer()
+		exhibit += timed(b, func() { verifyAll(b, s, digests, par) })
+		b.StopTimer()
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+	b.ReportMetric(total/1e6/per(exhibit), "exhibit_MB/s")
+	b.ReportMetric(total/1e6/per(baseline), "baseline_MB/s")
+	b.ReportMetric(baseline.Seconds()/exhibit.Seconds(), "x_baseline")
+}
+
+func verifyAll(b *testing.B, s *fs.Store, digests []evidence.Digest, par int) {
+	work := make(chan evidence.Digest)
+	errs := make(chan error, len(digests))
+	var wg sync.WaitGroup
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				rc, err := s.Get(context.Background(), d)
+				if err == nil {
+					_, err = io.Copy(io.Discard, rc)
+					rc.Close()
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for _, d := range digests {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
 }
