@@ -62,6 +62,9 @@ func (c *Connector) retryer() func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = c.opts.Limits.MaxAttempts
 			o.RateLimiter = ratelimit.None
+			if m := c.opts.Limits.MaxRetryAfter; m > 0 && m < o.MaxBackoff {
+				o.MaxBackoff = m
+			}
 			if c.backoff != nil {
 				o.Backoff = c.backoff
 			}

@@ -92,6 +92,7 @@ func (c *Connector) Collect(ctx context.Context, emit func(evidence.Artefact) er
 	if err != nil {
 		return err
 	}
+	c.opts.Logger.Info("collecting from AWS accounts", "accounts", len(accounts), "concurrency", c.st.Concurrency)
 	results := make(chan []evidence.Artefact, 64)
 	sched := newScheduler()
 	var credFailures atomic.Int32
@@ -217,6 +218,7 @@ func (c *Connector) prepare(ctx context.Context, sched *scheduler, a *targetAcco
 			return nil, nil
 		}
 		err = fmt.Errorf("could not get credentials for account %s: %w", a.ID, err)
+		c.opts.Logger.Warn("no credentials for account; its evidence is recorded as gaps", "account", a.ID, "error", err)
 		var out []evidence.Artefact
 		for _, k := range c.enabledKinds() {
 			out = append(out, acct.gap(k.Name, err))
@@ -231,6 +233,7 @@ func (c *Connector) prepare(ctx context.Context, sched *scheduler, a *targetAcco
 		}
 		// Without the account's regions, regional evidence is missing as a whole: one gap
 		// per regional kind for the account.
+		c.opts.Logger.Warn("could not list regions; regional evidence is recorded as gaps", "account", a.ID, "error", err)
 		for _, k := range c.enabledKinds() {
 			if k.Scope == scopeRegion {
 				gaps = append(gaps, acct.gap(k.Name, err))
@@ -288,6 +291,7 @@ func (c *Connector) regions(ctx context.Context, t *target) (enabled, disabled [
 		if !c.st.AllRegions {
 			// The configured list still tells what to collect; opt-in regions then show up
 			// as failed calls in their own gaps.
+			c.opts.Logger.Warn("could not check which regions are enabled; collecting the configured ones", "account", t.account.ID, "error", err)
 			return append([]string(nil), c.st.Regions...), nil, nil
 		}
 		return nil, nil, fmt.Errorf("could not list the regions of account %s: %w", t.account.ID, err)

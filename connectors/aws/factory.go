@@ -7,6 +7,7 @@ package aws
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -72,6 +73,9 @@ func newConnector(settings connector.Settings, opts connector.Options) (*Connect
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Limits.MaxAttempts <= 0 {
 		opts.Limits.MaxAttempts = connector.DefaultLimits.MaxAttempts
