@@ -430,3 +430,44 @@ func TestSettings(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+func TestRegionsAndEndpoints(t *testing.T) {
+	e := startSim(t, sim.Options{Accounts: 1, Regions: []string{"eu-central-1", "eu-west-1", "us-east-2"}})
+	id := e.sim.AccountIDs()[0]
+	t.Run("all enabled regions", func(t *testing.T) {
+		res := collect(context.Background(), e.connector(t, e.settingsYAML("all_regions: true")))
+		if res.err != nil || len(res.gaps()) > 0 {
+			t.Fatalf("err %v gaps %v", res.err, res.gaps())
+		}
+		for _, r := range []string{"eu-central-1", "eu-west-1", "us-east-2"} {
+			if res.find("aws.guardduty.detectors", "aws:"+id+":"+r) == nil {
+				t.Errorf("region %s not collected", r)
+			}
+		}
+		if res.find("aws.guardduty.detectors", "aws:"+id+":"+sim.OptInRegion) != nil {
+			t.Errorf("the opt-in region that is not enabled was collected")
+		}
+	})
+	t.Run("per-service endpoints", func(t *testing.T) {
+		// Every service but the overridden ones points at a closed port.
+		yaml := strings.Join([]string{
+			"credentials: {access_key_id_env: " + sim.EnvAccessKeyID + ", secret_access_key_env: " + sim.EnvSecretAccessKey + "}",
+			"endpoint_url: http://127.0.0.1:1",
+			"endpoints: {sts: " + e.url + ", ec2: " + e.url + ", iam: " + e.url + "}",
+			"regions: [eu-central-1]",
+			"concurrency: 2",
+		}, "\n")
+		res := collect(context.Background(), e.connector(t, yaml, func(o *connector.Options) { o.Limits.MaxAttempts = 1 }))
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		for _, kind := range []string{"aws.iam.root_mfa", "aws.ec2.vpc_flow_logs"} {
+			if a := res.find(kind, "aws:"+id+map[bool]string{true: ":eu-central-1"}[strings.HasPrefix(kind, "aws.ec2")]); a == nil || a.Status != evidence.StatusOK {
+				t.Errorf("%s through the overridden endpoint: %+v", kind, a)
+			}
+		}
+		if a := res.find("aws.kms.key_rotation", "aws:"+id+":eu-central-1"); a == nil || a.Status != evidence.StatusFailed {
+			t.Errorf("kms through the closed default endpoint should be a failed gap: %+v", a)
+		}
+	})
+}
