@@ -48,6 +48,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnSkip is called when an instance is due while its previous run is still going.
 	OnSkip func(instance string)
+	// OnDone is called after a triggered run has returned and its instances can be
+	// triggered again.
+	OnDone func(instances []string)
 }
 
 // Scheduler starts runs on schedule.
@@ -234,6 +237,9 @@ func (s *Scheduler) fire(ctx context.Context, due []string, late bool) {
 				delete(s.running, in)
 			}
 			s.mu.Unlock()
+			if s.opts.OnDone != nil {
+				s.opts.OnDone(start)
+			}
 		}()
 		if delay > 0 {
 			select {

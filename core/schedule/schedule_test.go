@@ -81,21 +81,24 @@ type call struct {
 
 // harness runs a scheduler whose trigger reports each call and then waits for release.
 type harness struct {
-	t       *testing.T
-	clk     *fakeClock
-	calls   chan call
-	release chan struct{}
-	s       *Scheduler
-	cancel  context.CancelFunc
-	done    chan error
-	skipped chan string
+	t        *testing.T
+	clk      *fakeClock
+	calls    chan call
+	release  chan struct{}
+	blocking bool
+	s        *Scheduler
+	cancel   context.CancelFunc
+	done     chan error
+	skipped  chan string
+	ended    chan []string // runs that returned and released their instances
 }
 
 func start(t *testing.T, now time.Time, entries []Entry, opts Options, blocking bool) *harness {
 	t.Helper()
-	h := &harness{t: t, clk: newFakeClock(now), calls: make(chan call, 16), release: make(chan struct{}), done: make(chan error, 1), skipped: make(chan string, 16)}
+	h := &harness{t: t, clk: newFakeClock(now), calls: make(chan call, 16), release: make(chan struct{}), done: make(chan error, 1), skipped: make(chan string, 16), ended: make(chan []string, 16)}
 	opts.Clock = h.clk
 	opts.OnSkip = func(in string) { h.skipped <- in }
+	opts.OnDone = func(ins []string) { h.ended <- ins }
 	trigger := func(ctx context.Context, instances []string, late bool) {
 		h.calls <- call{instances: instances, late: late, at: h.clk.Now()}
 		if blocking {
@@ -107,6 +110,7 @@ func start(t *testing.T, now time.Time, entries []Entry, opts Options, blocking 
 		t.Fatal(err)
 	}
 	h.s = s
+	h.blocking = blocking
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- s.Start(ctx) }()
@@ -120,14 +124,29 @@ func start(t *testing.T, now time.Time, entries []Entry, opts Options, blocking 
 	return h
 }
 
+// next returns the next triggered run; for a harness that does not block, it also waits
+// until the run has ended and released its instances.
 func (h *harness) next() call {
 	h.t.Helper()
 	select {
 	case c := <-h.calls:
+		if !h.blocking {
+			h.waitEnded()
+		}
 		return c
 	case <-time.After(10 * time.Second): // deadlock guard, not a timing assertion
 		h.t.Fatal("no run was triggered")
 		return call{}
+	}
+}
+
+// waitEnded waits until a run has released its instances.
+func (h *harness) waitEnded() {
+	h.t.Helper()
+	select {
+	case <-h.ended:
+	case <-time.After(10 * time.Second): // deadlock guard
+		h.t.Fatal("a run did not end")
 	}
 }
 
@@ -253,6 +272,7 @@ func TestNoOverlap(t *testing.T) {
 	}
 	h.none()
 	h.release <- struct{}{} // the first run ends
+	h.waitEnded()
 	h.clk.BlockUntil(1)
 	h.clk.Set(at("2026-11-27T15:00:00Z"))
 	if c := h.next(); len(c.instances) != 2 {
