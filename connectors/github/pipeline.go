@@ -33,8 +33,16 @@ func ordered(ctx context.Context, width int, emit func(evidence.Artefact) error,
 	slots := make(chan chan []evidence.Artefact, 4*width)
 	sem := make(chan struct{}, width)
 	var wg sync.WaitGroup
+	var producerPanic error
 	go func() {
 		defer close(slots)
+		defer func() {
+			// A panic while listing must not crash the process; Collect reports it.
+			if r := recover(); r != nil {
+				producerPanic = fmt.Errorf("github: panic while listing: %v\n%s", r, debug.Stack())
+				cancel()
+			}
+		}()
 		produce(ctx, func(t task) bool {
 			out := make(chan []evidence.Artefact, 1)
 			select {
@@ -72,8 +80,11 @@ func ordered(ctx context.Context, width int, emit func(evidence.Artefact) error,
 		}
 	}
 	wg.Wait()
-	if emitErr != nil {
+	switch {
+	case emitErr != nil:
 		return emitErr
+	case producerPanic != nil:
+		return producerPanic
 	}
 	return parent.Err()
 }
