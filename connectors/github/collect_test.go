@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/connectors/github/sim"
 	"github.com/exhibit-dev/exhibit/connectors/simkit"
 	"github.com/exhibit-dev/exhibit/core/connector"
@@ -306,5 +307,26 @@ func equalJSON(a, b any) bool {
 		return true
 	default:
 		return a == b
+	}
+}
+
+// TestDemoSettings runs the connector exactly as `exhibit demo` does: sim.DemoSettings and
+// the sim.DemoEnv secrets against a default simulator.
+func TestDemoSettings(t *testing.T) {
+	e := startSim(t, sim.Options{Token: sim.DemoToken})
+	st, err := config.NewSettings("demo.yaml", sim.DemoSettings(e.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := (&Factory{}).New(st, connector.Options{Secrets: envSecrets(sim.DemoEnv())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, list := collect(t, c)
+	if g := gaps(list); len(g) > 0 {
+		t.Fatalf("demo gaps:\n%s", strings.Join(g, "\n"))
+	}
+	if d := doc(t, arts, kindEffectiveProtection, "github:acme/legacy-billing"); d["protected"] != false {
+		t.Error("the demo's unprotected repository is protected")
 	}
 }

@@ -168,9 +168,12 @@ func (s *Sim) Queries(path string) []string {
 	return append([]string(nil), s.queries[path]...)
 }
 
+// DemoEnv returns the environment the settings of DemoSettings refer to.
+func DemoEnv() map[string]string { return map[string]string{DemoTokenEnv: DemoToken} }
+
 // DemoSettings returns the connector settings YAML that points the real github connector at
 // a simulator served at baseURL (e.g. "http://127.0.0.1:41234"). The token is read from
-// DemoTokenEnv, which the demo sets to DemoToken.
+// DemoTokenEnv, which the demo sets to DemoToken (DemoEnv).
 func DemoSettings(baseURL string) string {
 	return fmt.Sprintf("orgs: [%s]\nbase_url: %s%s/\ntoken_env: %s\n",
 		DemoOrgLogin, strings.TrimRight(baseURL, "/"), DefaultBasePath, DemoTokenEnv)
