@@ -55,6 +55,15 @@ type journal struct {
 
 func createJournal(dataDir string, h manifest.Header, instances []Instance) (*journal, error) {
 	dir := filepath.Join(dataDir, journalDir, h.ID)
+	// Registered before it exists, so a concurrent run's Recover never takes it for the
+	// journal of a dead process.
+	activeJournals.Store(dir, struct{}{})
+	ok := false
+	defer func() {
+		if !ok {
+			activeJournals.Delete(dir)
+		}
+	}()
 	if err := os.MkdirAll(dir, journalDirPerm); err != nil {
 		return nil, fmt.Errorf("could not create the run journal: %w", err)
 	}
@@ -81,7 +90,7 @@ func createJournal(dataDir string, h manifest.Header, instances []Instance) (*jo
 		f.Close()
 		return nil, err
 	}
-	activeJournals.Store(dir, struct{}{})
+	ok = true
 	return &journal{dir: dir, spool: f}, nil
 }
 

@@ -345,6 +345,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	var mu sync.Mutex
 	running, peak := 0, 0
 	gate := make(chan struct{})
+	var openGate sync.Once
 	var insts []Instance
 	for i := 0; i < 6; i++ {
 		insts = append(insts, instance(fmt.Sprintf("i%d", i), &testFactory{typ: "alpha", collect: func(ctx context.Context, o connector.Options, emit func(evidence.Artefact) error) error {
@@ -356,7 +357,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 			n := running
 			mu.Unlock()
 			if n == 2 {
-				close(gate) // two run at once: let everyone go on
+				openGate.Do(func() { close(gate) }) // two run at once: let everyone go on
 			}
 			<-gate
 			mu.Lock()
@@ -365,8 +366,12 @@ func TestConcurrencyIsBounded(t *testing.T) {
 			return emit(doc("alpha", 0))
 		}}))
 	}
-	if _, err := r.Run(context.Background(), insts); err != nil {
+	sum, err := r.Run(context.Background(), insts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if sum.Outcome != manifest.OutcomeComplete {
+		t.Errorf("outcome %s: %+v", sum.Outcome, sum.GapList)
 	}
 	if peak != 2 {
 		t.Errorf("peak concurrency %d, want 2", peak)
