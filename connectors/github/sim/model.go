@@ -393,9 +393,9 @@ func SyntheticOrg(login string, n int, seed int64, weak bool, epoch time.Time) *
 		case 3: // unprotected
 		case 4: // weak classic protection
 			r.Protection = &Protection{Reviews: &Reviews{Count: 1}, AllowForcePushes: true}
-		case 5: // ruleset that admins may bypass
+		case 5: // ruleset that admins and a team may bypass
 			rs := strongRuleset(int64(600000+i), "main")
-			rs.Bypass = []Bypass{{ActorID: 5, ActorType: "RepositoryRole", Mode: "always"}}
+			rs.Bypass = []Bypass{{ActorID: 5, ActorType: "RepositoryRole", Mode: "always"}, {ActorID: 4242, ActorType: "Team", Mode: "pull_request"}}
 			r.Rulesets = []*Ruleset{rs}
 		case 6: // ruleset only evaluated: nothing enforced
 			rs := strongRuleset(int64(600000+i), "main (trial)")
