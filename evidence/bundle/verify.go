@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -481,11 +482,8 @@ func (v *verifier) openGood(e *entry) io.ReadCloser {
 }
 
 type rehashReader struct {
-	rc io.ReadCloser
-	h  interface {
-		Sum([]byte) []byte
-		Write([]byte) (int, error)
-	}
+	rc   io.ReadCloser
+	h    hash.Hash
 	want [32]byte
 }
 
