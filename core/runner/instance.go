@@ -34,7 +34,7 @@ type collector struct {
 	r       *Runner
 	runID   string
 	builder *manifest.Builder
-	objects store.Store
+	objects *countingStore
 	journal *journal
 
 	mu        sync.Mutex // guards everything below and the builder
@@ -278,6 +278,10 @@ func (c *collector) flushLocked(ctx context.Context) error {
 		return nil
 	}
 	first := c.seq - len(c.pending)
+	// The pending envelopes' objects must be durable before anything durable names them.
+	if err := c.objects.Sync(ctx); err != nil {
+		return fmt.Errorf("could not make stored objects durable: %w", err)
+	}
 	var errs []error
 	if c.journal != nil {
 		if err := c.journal.append(c.pending); err != nil {

@@ -46,8 +46,8 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	}
 
 	log := r.logger()
-	objects := &countingStore{Store: r.Repo.Objects}
-	runs := &countingStore{Store: r.Repo.Runs}
+	objects := newCountingStore(r.Repo.Objects, true)
+	runs := newCountingStore(r.Repo.Runs, false)
 	repo := &store.Repo{Objects: objects, Runs: runs, Describe: r.Repo.Describe}
 
 	start := r.now()
@@ -65,6 +65,8 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	defer b.Close()
 
 	c := &collector{r: r, runID: h.ID, builder: b, objects: objects, progressMu: &sync.Mutex{}}
+	// However the run ends, nothing deferred stays unsynced.
+	defer objects.StopDeferring(context.WithoutCancel(ctx))
 	if r.DataDir != "" {
 		j, err := createJournal(r.DataDir, h, instances)
 		if err != nil {
@@ -119,6 +121,11 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 
 	interrupted := ctx.Err() != nil
 	sealCtx := context.WithoutCancel(ctx)
+	// Evaluation reads the objects and the seal references them: from here on every
+	// object is durable when stored.
+	if err := objects.StopDeferring(sealCtx); err != nil {
+		return nil, fmt.Errorf("could not make the objects of run %s durable: %w", h.ID, err)
+	}
 	h.Connectors = results
 	h.Outcome = runOutcome(interrupted, results)
 	if r.Evaluator != nil && !interrupted {

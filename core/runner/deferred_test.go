@@ -1,0 +1,93 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/exhibit-dev/exhibit/core/connector"
+	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/manifest"
+	"github.com/exhibit-dev/exhibit/evidence/store"
+	"github.com/exhibit-dev/exhibit/evidence/store/mem"
+)
+
+// groupStore is a store with group commit: PutDeferred objects stay pending (invisible)
+// until SyncDeferred, like objects a crash could still lose.
+type groupStore struct {
+	*mem.Store
+	mu      sync.Mutex
+	pending map[evidence.Digest][]byte
+	syncs   int
+}
+
+var _ DeferredSyncer = (*groupStore)(nil)
+
+func (g *groupStore) PutDeferred(ctx context.Context, d evidence.Digest, r io.ReadSeeker, size int64) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if evidence.Sum(b) != d || int64(len(b)) != size {
+		return store.ErrDigestMismatch
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pending == nil {
+		g.pending = map[evidence.Digest][]byte{}
+	}
+	g.pending[d] = b
+	return nil
+}
+
+func (g *groupStore) SyncDeferred(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for d, b := range g.pending {
+		if _, err := store.PutBytes(ctx, g.Store, b, ""); err != nil {
+			return err
+		}
+		delete(g.pending, d)
+	}
+	g.syncs++
+	return nil
+}
+
+func (g *groupStore) unsynced() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
+}
+
+func TestDeferredObjectsAreSyncedBeforeTheyAreReferenced(t *testing.T) {
+	defer func(n int) { flushEvery = n }(flushEvery)
+	flushEvery = 1 // every emit flushes: after emit returns, nothing may be pending
+	e := newEnv(t)
+	objects := &groupStore{Store: mem.New()}
+	e.repo = &store.Repo{Objects: objects, Runs: mem.New(), Describe: "group"}
+	r := e.runner()
+	var leaked int
+	sum, err := r.Run(context.Background(), []Instance{instance("a", &testFactory{typ: "alpha", collect: func(ctx context.Context, o connector.Options, emit func(evidence.Artefact) error) error {
+		for i := 0; i < 5; i++ {
+			if err := emit(doc("alpha", i)); err != nil {
+				return err
+			}
+			leaked += objects.unsynced()
+		}
+		return nil
+	}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaked != 0 {
+		t.Errorf("%d objects were still pending after the envelopes naming them were journaled", leaked)
+	}
+	if sum.Outcome != manifest.OutcomeComplete || objects.syncs < 5 || objects.unsynced() != 0 {
+		t.Errorf("outcome %s, %d syncs, %d pending", sum.Outcome, objects.syncs, objects.unsynced())
+	}
+	if sum.NewObjects != 5+2 {
+		t.Errorf("%d new objects, want 5 documents + manifest + ref", sum.NewObjects)
+	}
+	e.check(t)
+}
