@@ -132,8 +132,8 @@ func printSummary(out io.Writer, s *runner.Summary) {
 	for _, rec := range s.Recovered {
 		fmt.Fprintf(out, "recovered run %s (its process ended before sealing it): sealed as %s with %d artefacts\n", rec.RunID, rec.Outcome, rec.Artefacts)
 	}
-	fmt.Fprintf(out, "run %s: %s — %d artefacts, %d gaps, %d exchanges in %s\n", s.RunID, s.Outcome, s.Artefacts, s.Gaps, s.Exchanges,
-		s.EndedAt.Sub(s.StartedAt).Round(time.Millisecond))
+	fmt.Fprintf(out, "run %s: %s — %s, %s, %s in %s\n", s.RunID, s.Outcome, plural(s.Artefacts, "artefact"), plural(s.Gaps, "gap"),
+		plural(s.Exchanges, "exchange"), s.EndedAt.Sub(s.StartedAt).Round(time.Millisecond))
 	fmt.Fprintf(out, "manifest %s", s.Manifest)
 	if s.Previous != nil {
 		fmt.Fprintf(out, " (previous %s)", s.Previous.String()[:12])
@@ -244,4 +244,12 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// plural returns "1 gap", "2 gaps".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

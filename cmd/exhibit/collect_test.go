@@ -135,12 +135,12 @@ func TestCollectExitCodesAndSummary(t *testing.T) {
   - name: beta
     type: fake
     settings: {count: 1}
-`, nil, 3, []string{": partial — 4 artefacts, 1 gaps", "fake.collection", "could not list widgets: 500"}, ""},
+`, nil, 3, []string{": partial — 4 artefacts, 1 gap", "fake.collection", "could not list widgets: 500"}, ""},
 		{"failed", `connectors:
   - name: alpha
     type: fake
     settings: {count: 0, fail: "401 Unauthorized"}
-`, nil, 1, []string{": failed — 1 artefacts, 1 gaps"}, ""},
+`, nil, 1, []string{": failed — 1 artefact, 1 gap"}, ""},
 		{"invalid settings with file:line before the run", `connectors:
   - name: alpha
     type: fake
