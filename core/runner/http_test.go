@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/exhibit-dev/exhibit/connectors/simkit"
 	"github.com/exhibit-dev/exhibit/core/connector"
@@ -53,7 +54,7 @@ func httpFactory(baseURL string, endpoints ...string) *testFactory {
 
 func TestUpstreamFaultsBecomeGapsPerEndpoint(t *testing.T) {
 	mux := http.NewServeMux()
-	for _, p := range []string{"/users", "/groups", "/policies", "/keys"} {
+	for _, p := range []string{"/users", "/groups", "/policies", "/keys", "/roles", "/slow"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"path":%q,"items":[1,2,3]}`, r.URL.Path)
@@ -62,6 +63,8 @@ func TestUpstreamFaultsBecomeGapsPerEndpoint(t *testing.T) {
 	h := simkit.Wrap(mux, simkit.Options{Faults: []simkit.Fault{
 		{Path: "^/groups$", Kind: simkit.ServerError},
 		{Path: "^/keys$", Kind: simkit.Forbidden},
+		{Path: "^/roles$", Kind: simkit.Truncate},
+		{Path: "^/slow$", Kind: simkit.Hang},
 	}})
 	srv, err := simkit.Serve(h)
 	if err != nil {
@@ -74,15 +77,20 @@ func TestUpstreamFaultsBecomeGapsPerEndpoint(t *testing.T) {
 	var mu sync.Mutex
 	observed := 0
 	r.Observe = func(instance string, st connector.ExchangeStats) { mu.Lock(); observed++; mu.Unlock() }
-	sum, err := r.Run(context.Background(), []Instance{instance("sim-org", httpFactory(srv.URL, "/users", "/groups", "/policies", "/keys"))})
+	// The instance hangs on /slow until its timeout: what it collected before is kept, the
+	// endpoints it could not reach are its gaps, and the timeout is a gap of its own.
+	in := instance("sim-org", httpFactory(srv.URL, "/users", "/groups", "/policies", "/keys", "/roles", "/slow", "/never"))
+	in.Timeout = 500 * time.Millisecond
+	sum, err := r.Run(context.Background(), []Instance{in})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Outcome != manifest.OutcomePartial || sum.Artefacts != 4 || sum.Gaps != 2 {
-		t.Fatalf("outcome %s, %d artefacts, %d gaps; want partial, 4, 2: %+v", sum.Outcome, sum.Artefacts, sum.Gaps, sum.GapList)
+	if sum.Outcome != manifest.OutcomePartial || sum.Artefacts != 8 || sum.Gaps != 6 {
+		t.Fatalf("outcome %s, %d artefacts, %d gaps; want partial, 8, 6: %+v", sum.Outcome, sum.Artefacts, sum.Gaps, sum.GapList)
 	}
 	_, envs := e.manifestOf(t, sum.Manifest)
-	want := map[string]evidence.Status{"sim.users": "ok", "sim.groups": "failed", "sim.policies": "ok", "sim.keys": "forbidden"}
+	want := map[string]evidence.Status{"sim.users": "ok", "sim.groups": "failed", "sim.policies": "ok", "sim.keys": "forbidden",
+		"sim.roles": "failed", "sim.slow": "failed", "sim.never": "failed", "sim.collection": "failed"}
 	for _, env := range envs {
 		if want[env.Kind] != env.Status {
 			t.Errorf("%s: status %s, want %s (%s)", env.Kind, env.Status, want[env.Kind], env.Error)
@@ -99,8 +107,8 @@ func TestUpstreamFaultsBecomeGapsPerEndpoint(t *testing.T) {
 			t.Errorf("%s: raw body %q %v (status %d)", env.Kind, body, err, x.Status)
 		}
 	}
-	if observed != 4 || sum.Exchanges != 2 {
-		t.Errorf("observed %d exchanges, summary %d; want 4 observed, 2 in artefacts", observed, sum.Exchanges)
+	if observed < 5 || sum.Exchanges != 2 {
+		t.Errorf("observed %d exchanges, summary %d; want at least 5 observed, 2 in artefacts", observed, sum.Exchanges)
 	}
 	// No object contains the credential the connector sent.
 	err = e.repo.Objects.List(context.Background(), func(info store.Info) error {
