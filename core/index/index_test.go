@@ -280,3 +280,22 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 		ix.Close()
 	}
 }
+
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			ix, err := Open(context.Background(), path)
+			if err == nil {
+				ix.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Open: %v", err)
+		}
+	}
+}

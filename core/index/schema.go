@@ -124,9 +124,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if applied[m.version] {
 			continue
 		}
-		tx, err := db.BeginTx(ctx, nil)
+		tx, err := db.BeginTx(ctx, nil) // immediate: holds the write lock from here
 		if err != nil {
 			return err
+		}
+		// Another process may have applied it since we looked.
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if done > 0 {
+			tx.Rollback()
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			tx.Rollback()
