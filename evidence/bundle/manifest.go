@@ -31,7 +31,7 @@ type Manifest struct {
 	// digest out of band knows an older or partial bundle cannot be passed off as this one.
 	LastRun LastRun `json:"last_run"`
 	// Runs are the bundled run manifests: the chain segment in chain order, then any
-	// evaluation runs outside it whose results the bundle uses.
+	// evaluation and attestation runs outside it that the bundle uses.
 	Runs []Run `json:"runs"`
 	// Report lists the report files (paths relative to the top folder).
 	Report []string `json:"report"`
@@ -96,6 +96,10 @@ const (
 	RolePeriod = "period"
 	// RoleEvaluation runs re-evaluated a period run after the segment; their results are used.
 	RoleEvaluation = "evaluation"
+	// RoleAttestation runs are manual runs outside the segment whose manual evidence is still
+	// valid in the period (a policy approved before it): bundled so the report's attestation
+	// files are covered by a signed manifest.
+	RoleAttestation = "attestation"
 )
 
 // Run is one bundled run manifest.

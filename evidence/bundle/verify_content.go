@@ -138,11 +138,13 @@ func (v *verifier) checkHeader(m *Manifest) {
 			}
 		case RolePeriod:
 			periodDigests[r.Manifest] = true
-			if prev != nil && prev.Role == RoleEvaluation {
-				v.rep.addf(r.Path, "period runs must come before evaluation runs in manifest.json")
+			if prev != nil && prev.Role != RoleAnchor && prev.Role != RolePeriod {
+				v.rep.addf(r.Path, "period runs must come before evaluation and attestation runs in manifest.json")
 			}
 			if ok {
 				switch {
+				case prev != nil && prev.Role != RoleAnchor && prev.Role != RolePeriod:
+					// reported above
 				case prev == nil && h.Previous != nil:
 					v.rep.addf(r.Path, "the first run names previous manifest %s, but the bundle does not include it as an anchor: the chain cannot be checked from its start", h.Previous)
 				case prev != nil && (h.Previous == nil || *h.Previous != prev.Manifest):
@@ -154,12 +156,14 @@ func (v *verifier) checkHeader(m *Manifest) {
 			if ok && (h.Evaluates == nil || !periodDigests[*h.Evaluates]) {
 				v.rep.addf(r.Path, "an evaluation run that re-evaluates no period run of the bundle")
 			}
+		case RoleAttestation:
+			if ok && h.Type != manifest.TypeManual {
+				v.rep.addf(r.Path, "an attestation run of type %s, not manual", h.Type)
+			}
 		default:
 			v.rep.addf(ManifestFile, "run %s has unknown role %q", r.ID, r.Role)
 		}
-		if r.Role != RoleEvaluation {
-			prev = r
-		}
+		prev = r
 		if r.Results != nil && r.Role != RoleAnchor {
 			rel := ObjectPath(DirResults, *r.Results, ".jsonl")
 			if f := v.good(rel); f == nil || f.sum != *r.Results {

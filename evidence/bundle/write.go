@@ -282,7 +282,7 @@ type RunInput struct {
 // segment (RoleAnchor, RolePeriod) must be added in chain order, oldest first.
 func (w *Writer) AddRun(ctx context.Context, in RunInput) (Run, error) {
 	switch in.Role {
-	case RoleAnchor, RolePeriod, RoleEvaluation:
+	case RoleAnchor, RolePeriod, RoleEvaluation, RoleAttestation:
 	default:
 		return Run{}, fmt.Errorf("could not add run %s: unknown role %q", in.Ref.ID, in.Role)
 	}
