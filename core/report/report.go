@@ -86,7 +86,7 @@ type Renderer struct {
 
 	rows     map[string]*controlRows
 	maps     map[string]map[string]bool // control → rules mapped to it
-	obs      *os.File // OSCAL observations, one JSON object per line
+	obs      *os.File                   // OSCAL observations, one JSON object per line
 	obsW     *bufio.Writer
 	res      *os.File // OSCAL back-matter resources, one per bundled file referenced
 	resW     *bufio.Writer
