@@ -1,7 +1,6 @@
 package msgraph
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,17 +120,35 @@ func (r *run) latestLogEntry(ctx context.Context, ri *abs.RequestInformation, fi
 	return doc, nil
 }
 
-// listDocument builds a document {"<name>": [rows...], "count": n} incrementally, so a
-// listing of 50,000 users is held once, as encoded rows, instead of as decoded models.
+// listDocument builds a document {"<name>": [rows...], "count": n, ...} incrementally,
+// so a listing of 50,000 users is held once, as encoded rows, never as decoded models.
+// Rows go into fixed-size chunks rather than one growing buffer: a doubling buffer holds up
+// to three times the document while it grows; chunks and the final copy at most two.
 type listDocument struct {
-	buf bytes.Buffer
-	n   int
+	chunks [][]byte
+	size   int
+	n      int
 }
+
+const chunkSize = 1 << 20
 
 func newListDocument(name string) *listDocument {
 	d := &listDocument{}
-	fmt.Fprintf(&d.buf, "{%q:[", name)
+	d.write(fmt.Appendf(nil, "{%q:[", name))
 	return d
+}
+
+func (d *listDocument) write(b []byte) {
+	for len(b) > 0 {
+		if len(d.chunks) == 0 || len(d.chunks[len(d.chunks)-1]) == chunkSize {
+			d.chunks = append(d.chunks, make([]byte, 0, chunkSize))
+		}
+		last := &d.chunks[len(d.chunks)-1]
+		n := min(len(b), chunkSize-len(*last))
+		*last = append(*last, b[:n]...)
+		b = b[n:]
+		d.size += n
+	}
 }
 
 func (d *listDocument) add(row any) error {
@@ -140,16 +157,16 @@ func (d *listDocument) add(row any) error {
 		return fmt.Errorf("could not encode a row: %w", err)
 	}
 	if d.n > 0 {
-		d.buf.WriteByte(',')
+		d.write([]byte{','})
 	}
-	d.buf.Write(b)
+	d.write(b)
 	d.n++
 	return nil
 }
 
 // finish closes the list and appends "count" and the extra fields (sorted by key).
 func (d *listDocument) finish(extra map[string]any) (json.RawMessage, error) {
-	fmt.Fprintf(&d.buf, "],\"count\":%d", d.n)
+	d.write(fmt.Appendf(nil, "],\"count\":%d", d.n))
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
 		keys = append(keys, k)
@@ -160,8 +177,13 @@ func (d *listDocument) finish(extra map[string]any) (json.RawMessage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("could not encode %s: %w", k, err)
 		}
-		fmt.Fprintf(&d.buf, ",%q:%s", k, b)
+		d.write(fmt.Appendf(nil, ",%q:%s", k, b))
 	}
-	d.buf.WriteByte('}')
-	return json.RawMessage(d.buf.Bytes()), nil
+	d.write([]byte{'}'})
+	out := make([]byte, 0, d.size)
+	for _, c := range d.chunks {
+		out = append(out, c...)
+	}
+	d.chunks = nil
+	return json.RawMessage(out), nil
 }

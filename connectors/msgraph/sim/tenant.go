@@ -115,9 +115,9 @@ func (s *Sim) nameOf(i int) (first, last string, suffix int) {
 	return firstNames[f], lastNames[l], i / (len(firstNames) * len(lastNames))
 }
 
-func asciiLower(s string) string {
-	return strings.NewReplacer("ü", "ue", "ö", "oe", "ä", "ae").Replace(strings.ToLower(s))
-}
+var umlauts = strings.NewReplacer("ü", "ue", "ö", "oe", "ä", "ae")
+
+func asciiLower(s string) string { return umlauts.Replace(strings.ToLower(s)) }
 
 // user returns user i. Users 0 and 1 are the break-glass accounts; 2..4 are global
 // administrators in the demo tenant (5 in total: one of the demo's deliberate failures);
