@@ -195,7 +195,9 @@ func restOperation(svc, method, path string, q url.Values) string {
 		if path == "/" {
 			return "ListBuckets"
 		}
-		for sub, op := range map[string]string{"encryption": "GetBucketEncryption", "policy": "GetBucketPolicy", "versioning": "GetBucketVersioning", "object-lock": "GetObjectLockConfiguration"} {
+		for sub, op := range map[string]string{"encryption": "GetBucketEncryption", "policy": "GetBucketPolicy", "versioning": "GetBucketVersioning",
+			"object-lock": "GetObjectLockConfiguration", "location": "GetBucketLocation", "publicAccessBlock": "GetPublicAccessBlock",
+			"policyStatus": "GetBucketPolicyStatus", "logging": "GetBucketLogging"} {
 			if _, ok := q[sub]; ok {
 				return op
 			}
@@ -208,11 +210,14 @@ func restOperation(svc, method, path string, q url.Values) string {
 var s3Actions = map[string]string{
 	"ListBuckets": "ListAllMyBuckets", "GetBucketEncryption": "GetEncryptionConfiguration",
 	"GetObjectLockConfiguration": "GetBucketObjectLockConfiguration",
-	"GetPublicAccessBlock":       "GetAccountPublicAccessBlock",
+	"GetPublicAccessBlock":       "GetBucketPublicAccessBlock",
 }
 
 // action returns the IAM action AWS authorises for c.
 func (c *call) action() string {
+	if c.service == "s3control" && c.op == "GetPublicAccessBlock" {
+		return "s3:GetAccountPublicAccessBlock"
+	}
 	if c.service == "s3" || c.service == "s3control" {
 		if a, ok := s3Actions[c.op]; ok {
 			return "s3:" + a

@@ -12,6 +12,8 @@ func init() {
 	register("s3", map[string]handlerFunc{
 		"ListBuckets": (*Sim).listBuckets, "GetBucketEncryption": (*Sim).getBucketEncryption, "GetBucketPolicy": (*Sim).getBucketPolicy,
 		"GetBucketVersioning": (*Sim).getBucketVersioning, "GetObjectLockConfiguration": (*Sim).getObjectLockConfiguration,
+		"GetBucketLocation": (*Sim).getBucketLocation, "GetPublicAccessBlock": (*Sim).getBucketPublicAccessBlock,
+		"GetBucketPolicyStatus": (*Sim).getBucketPolicyStatus, "GetBucketLogging": (*Sim).getBucketLogging,
 	})
 	register("s3control", map[string]handlerFunc{"GetPublicAccessBlock": (*Sim).getAccountPublicAccessBlock})
 }
@@ -138,4 +140,54 @@ func (s *Sim) getAccountPublicAccessBlock(w http.ResponseWriter, c *call) {
 	writeXML(w, `<PublicAccessBlockConfiguration xmlns="http://awss3control.amazonaws.com/doc/2018-08-20/">`+
 		leaf("BlockPublicAcls", true)+leaf("IgnorePublicAcls", true)+leaf("BlockPublicPolicy", true)+leaf("RestrictPublicBuckets", true)+
 		`</PublicAccessBlockConfiguration>`)
+}
+
+func (s *Sim) getBucketLocation(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	region := b.region
+	if region == "us-east-1" {
+		region = "" // S3 reports its original region as an empty constraint
+	}
+	writeXML(w, `<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+esc(region)+`</LocationConstraint>`)
+}
+
+// exposed reports whether b is the trail (logs) bucket of an account with the
+// trail_bucket_exposed defect: no public access block, a public policy, no access logging.
+func exposed(c *call, b bucket) bool { return b.idx == 0 && c.account.has("trail_bucket_exposed", "") }
+
+func (s *Sim) getBucketPublicAccessBlock(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	if exposed(c, b) {
+		s.writeError(w, c, http.StatusNotFound, "NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found")
+		return
+	}
+	writeXML(w, `<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+
+		leaf("BlockPublicAcls", true)+leaf("IgnorePublicAcls", true)+leaf("BlockPublicPolicy", true)+leaf("RestrictPublicBuckets", true)+
+		`</PublicAccessBlockConfiguration>`)
+}
+
+func (s *Sim) getBucketPolicyStatus(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	writeXML(w, `<PolicyStatus xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+leaf("IsPublic", exposed(c, b))+`</PolicyStatus>`)
+}
+
+func (s *Sim) getBucketLogging(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	inner := ""
+	if !exposed(c, b) {
+		inner = el("LoggingEnabled", leaf("TargetBucket", "access-logs-"+c.account.ID), leaf("TargetPrefix", b.name+"/"))
+	}
+	writeXML(w, `<BucketLoggingStatus xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+inner+`</BucketLoggingStatus>`)
 }
