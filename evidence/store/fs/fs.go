@@ -79,6 +79,7 @@ func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(root, dirMode); err != nil {
 		return nil, fmt.Errorf("%s: could not create the store directory: %w", s.name, err)
 	}
+	spreadSubdirs(root) // before the first shard is created
 	// Make the directories themselves durable before any object depends on them.
 	for _, d := range []string{root, abs, filepath.Dir(abs)} {
 		if err := syncDir(d); err != nil {
