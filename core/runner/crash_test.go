@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/core/index"
@@ -220,4 +221,33 @@ func fsPut(ctx context.Context, e *env, b []byte) (evidence.ObjectRef, error) {
 		return evidence.ObjectRef{}, err
 	}
 	return evidence.ObjectRef{Digest: d, Size: int64(len(b)), MediaType: "application/json"}, nil
+}
+
+func TestIdleConnectorsArtefactsAreJournaled(t *testing.T) {
+	// A connector emits a burst, then waits on a slow upstream: the burst must reach the
+	// journal without further emits, or a kill during the wait would lose it.
+	synced := make(chan int, 16)
+	journalSynced = func(n int) { synced <- n }
+	defer func() { journalSynced = nil }()
+	e := newEnv(t)
+	_, err := e.runner().Run(context.Background(), []Instance{instance("a", &testFactory{typ: "alpha", collect: func(ctx context.Context, o connector.Options, emit func(evidence.Artefact) error) error {
+		for i := 0; i < 3; i++ {
+			if err := emit(doc("alpha", i)); err != nil {
+				return err
+			}
+		}
+		for { // the slow upstream call, until the background flush has journaled all three
+			select {
+			case n := <-synced:
+				if n == 3 {
+					return nil
+				}
+			case <-time.After(30 * time.Second): // deadlock guard, not a timing assertion
+				return errors.New("the burst was never journaled")
+			}
+		}
+	}})})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -299,6 +299,38 @@ func (c *collector) flushLocked(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// startFlusher flushes pending envelopes every FlushInterval until the returned stop
+// function is called (idempotent; it waits for the flusher to end).
+func (c *collector) startFlusher(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(FlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				c.mu.Lock()
+				var err error
+				if len(c.pending) > 0 && time.Since(c.lastFlush) >= FlushInterval/2 {
+					err = c.flushLocked(ctx)
+				}
+				c.mu.Unlock()
+				if err != nil {
+					c.r.logger().Error("could not write the journal or index", "run", c.runID, "err", err)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-ended })
+	}
+}
+
 func (c *collector) event(e Event) {
 	if c.r.Progress == nil {
 		return

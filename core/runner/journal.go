@@ -51,7 +51,12 @@ type journal struct {
 	dir   string
 	spool *os.File
 	buf   bytes.Buffer
+	lines int
 }
+
+// journalSynced, if set (tests), is told how many envelopes a journal holds after each
+// fsync.
+var journalSynced func(lines int)
 
 func createJournal(dataDir string, h manifest.Header, instances []Instance) (*journal, error) {
 	dir := filepath.Join(dataDir, journalDir, h.ID)
@@ -118,6 +123,10 @@ func (j *journal) append(envs []evidence.Envelope) error {
 	}
 	if err := j.spool.Sync(); err != nil {
 		return fmt.Errorf("could not sync the run journal: %w", err)
+	}
+	j.lines += len(envs)
+	if journalSynced != nil {
+		journalSynced(j.lines)
 	}
 	return nil
 }

@@ -83,6 +83,11 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	}
 	log.Info("run started", "run", h.ID, "instances", len(instances))
 
+	// A burst of artefacts followed by a slow upstream call must not sit unjournaled: flush
+	// what is pending at least every FlushInterval.
+	stopFlusher := c.startFlusher(context.WithoutCancel(ctx))
+	defer stopFlusher()
+
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	if r.RunDeadline > 0 {
@@ -115,6 +120,7 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 		}()
 	}
 	wg.Wait()
+	stopFlusher()
 	if err := c.flush(context.WithoutCancel(ctx)); err != nil {
 		log.Error("could not write the journal or index", "run", h.ID, "err", err)
 	}
