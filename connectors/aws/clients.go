@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/backup"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -30,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
@@ -37,9 +39,9 @@ import (
 
 // services are the keys of `endpoints:` and `service_concurrency:`: the SDK package names.
 var services = []string{
-	"accessanalyzer", "account", "acm", "backup", "cloudtrail", "cloudwatchlogs", "configservice",
+	"accessanalyzer", "account", "acm", "backup", "cloudtrail", "cloudwatch", "cloudwatchlogs", "configservice",
 	"ec2", "guardduty", "iam", "inspector2", "kms", "macie2", "organizations", "rds", "s3",
-	"s3control", "secretsmanager", "securityhub", "ssm", "sts",
+	"s3control", "secretsmanager", "securityhub", "sns", "ssm", "sts",
 }
 
 // Services returns the service names accepted in endpoints and service_concurrency.
@@ -199,6 +201,12 @@ func (k clients) cloudtrail(region string) *cloudtrail.Client {
 }
 func (k clients) logs() *cloudwatchlogs.Client {
 	return cloudwatchlogs.NewFromConfig(k.cfg, func(o *cloudwatchlogs.Options) { k.c.override(&o.BaseEndpoint, "cloudwatchlogs") })
+}
+func (k clients) cloudwatch() *cloudwatch.Client {
+	return cloudwatch.NewFromConfig(k.cfg, func(o *cloudwatch.Options) { k.c.override(&o.BaseEndpoint, "cloudwatch") })
+}
+func (k clients) sns() *sns.Client {
+	return sns.NewFromConfig(k.cfg, func(o *sns.Options) { k.c.override(&o.BaseEndpoint, "sns") })
 }
 func (k clients) config() *configservice.Client {
 	return configservice.NewFromConfig(k.cfg, func(o *configservice.Options) { k.c.override(&o.BaseEndpoint, "configservice") })

@@ -45,6 +45,7 @@ var kinds = []kindDef{
 	{"aws.cloudtrail.cloudwatch_logs", "CloudTrail delivered to CloudWatch Logs", scopeAccount, cloudTrailActions},
 	{"aws.cloudtrail.bucket", "CloudTrail bucket not public / access-logged", scopeAccount, append(append([]string{}, cloudTrailActions...),
 		"s3:GetBucketLocation", "s3:GetBucketPublicAccessBlock", "s3:GetBucketPolicyStatus", "s3:GetBucketLogging")},
+	{"aws.cloudwatch.security_alarms", "Security-event metric filters and alarms", scopeAccount, []string{"logs:DescribeMetricFilters", "cloudwatch:DescribeAlarms", "sns:ListSubscriptionsByTopic"}},
 	{"aws.s3.account_public_access_block", "S3 account-level Block Public Access", scopeAccount, []string{"s3:GetAccountPublicAccessBlock"}},
 	{"aws.s3.bucket_encryption", "S3 default encryption", scopeAccount, []string{"s3:ListAllMyBuckets", "s3:GetEncryptionConfiguration"}},
 	{"aws.s3.bucket_tls_policy", "S3 TLS-only bucket policy", scopeAccount, []string{"s3:ListAllMyBuckets", "s3:GetBucketPolicy"}},

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aws/smithy-go/encoding/cbor"
+
 	"github.com/exhibit-dev/exhibit/connectors/simkit"
 )
 
@@ -24,6 +26,7 @@ const (
 	protoJSON                     // awsJson1_1: X-Amz-Target
 	protoRestJSON                 // restJson1: method and path
 	protoRestXML                  // restXml: S3, S3 Control
+	protoCBOR                     // rpcv2Cbor: CloudWatch
 )
 
 // services maps the SigV4 signing name to the protocol and the IAM action prefix.
@@ -40,6 +43,7 @@ var services = map[string]struct {
 	"securityhub": {protoRestJSON, "securityhub"}, "backup": {protoRestJSON, "backup"},
 	"inspector2": {protoRestJSON, "inspector2"}, "macie2": {protoRestJSON, "macie2"},
 	"account": {protoRestJSON, "account"}, "s3": {protoRestXML, "s3"},
+	"monitoring": {protoCBOR, "cloudwatch"}, "sns": {protoQuery, "sns"},
 }
 
 // call is one parsed request.
@@ -101,6 +105,22 @@ func (s *Sim) normalize(w http.ResponseWriter, r *http.Request) {
 			if err := json.Unmarshal(body, &c.body); err != nil {
 				http.Error(w, "bad JSON body", http.StatusBadRequest)
 				return
+			}
+		}
+		compact, _ := json.Marshal(c.body)
+		canon = url.Values{"body": {string(compact)}}.Encode()
+	case protoCBOR:
+		// POST /service/<service>/operation/<Operation>, body a CBOR map.
+		c.op = r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		c.body = map[string]any{}
+		if len(body) > 0 {
+			v, err := cbor.Decode(body)
+			if err != nil {
+				http.Error(w, "bad CBOR body", http.StatusBadRequest)
+				return
+			}
+			if m, ok := fromCBOR(v).(map[string]any); ok {
+				c.body = m
 			}
 		}
 		compact, _ := json.Marshal(c.body)
@@ -283,7 +303,7 @@ func Deny(accountID, region, service, op string) simkit.Fault {
 func Throttle(accountID, region, service, op string, times int) simkit.Fault {
 	code, status := "ThrottlingException", http.StatusBadRequest
 	switch protoOf(service) {
-	case protoQuery:
+	case protoQuery, protoCBOR:
 		code = "Throttling"
 	case protoEC2:
 		code, status = "RequestLimitExceeded", http.StatusServiceUnavailable
@@ -336,6 +356,10 @@ func (c *call) errorBody(w headerer, code, msg string) string {
 			return `<ErrorResponse><Error><Code>` + esc(code) + `</Code><Message>` + esc(msg) + `</Message></Error><RequestId>sim-request</RequestId></ErrorResponse>`
 		}
 		return `<Error><Code>` + esc(code) + `</Code><Message>` + esc(msg) + `</Message><RequestId>sim-request</RequestId></Error>`
+	case protoCBOR:
+		w.Header().Set("Content-Type", "application/cbor")
+		w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+		return string(cbor.Encode(cbor.Map{"__type": cbor.String(code), "message": cbor.String(msg)}))
 	case protoRestJSON:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Amzn-Errortype", code)

@@ -75,7 +75,7 @@ var DemoDefects = map[int][]string{
 // AllDefects lists every defect the simulator knows; each makes the rules of one evidence
 // item fail.
 var AllDefects = []string{
-	"no_password_policy", "trail_bucket_exposed", "root_no_mfa", "root_access_keys", "root_used", "user_no_mfa",
+	"no_password_policy", "trail_bucket_exposed", "no_security_alarms", "root_no_mfa", "root_access_keys", "root_used", "user_no_mfa",
 	"stale_access_key", "unused_credentials", "user_direct_policy", "admin_policy", "weak_trail",
 	"no_account_public_access_block", "bucket_unencrypted", "bucket_no_tls_policy",
 	"bucket_unversioned", "not_in_organization", "no_security_contact", "no_analyzer",

@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/aws/smithy-go/encoding/cbor"
+)
+
+func init() {
+	register("logs", map[string]handlerFunc{"DescribeMetricFilters": (*Sim).describeMetricFilters})
+	register("monitoring", map[string]handlerFunc{"DescribeAlarms": (*Sim).describeAlarms})
+	register("sns", map[string]handlerFunc{"ListSubscriptionsByTopic": (*Sim).listSubscriptionsByTopic})
+}
+
+// securityFilters are CIS AWS Foundations 4.x metric filters on the trail's log group.
+var securityFilters = []struct{ name, pattern string }{
+	{"unauthorized-api-calls", `{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }`},
+	{"root-account-usage", `{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType != "AwsServiceEvent" }`},
+	{"console-auth-failures", `{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }`},
+	{"iam-policy-changes", `{ ($.eventName = DeleteGroupPolicy) || ($.eventName = DeleteRolePolicy) || ($.eventName = DeleteUserPolicy) || ($.eventName = PutGroupPolicy) || ($.eventName = PutRolePolicy) || ($.eventName = PutUserPolicy) || ($.eventName = CreatePolicy) || ($.eventName = DeletePolicy) || ($.eventName = AttachRolePolicy) || ($.eventName = DetachRolePolicy) }`},
+	{"security-group-changes", `{ ($.eventName = AuthorizeSecurityGroupIngress) || ($.eventName = AuthorizeSecurityGroupEgress) || ($.eventName = RevokeSecurityGroupIngress) || ($.eventName = RevokeSecurityGroupEgress) || ($.eventName = CreateSecurityGroup) || ($.eventName = DeleteSecurityGroup) }`},
+}
+
+// alarmsHere reports whether the account has the CIS filters and alarms in the region:
+// only in the home region (where the trail delivers to CloudWatch Logs), and not at all
+// with the no_security_alarms defect.
+func (s *Sim) alarmsHere(c *call) bool {
+	return c.region == s.homeRegion() && !c.account.has("no_security_alarms", "")
+}
+
+func (s *Sim) topicARN(c *call) string {
+	return "arn:aws:sns:" + s.homeRegion() + ":" + c.account.ID + ":security-alerts"
+}
+
+func (s *Sim) describeMetricFilters(w http.ResponseWriter, c *call) {
+	items := []map[string]any{}
+	if s.alarmsHere(c) {
+		for _, f := range securityFilters {
+			items = append(items, map[string]any{"filterName": f.name, "filterPattern": f.pattern, "logGroupName": "cloudtrail",
+				"creationTime":          s.opts.Now.Add(-days(300)).UnixMilli(),
+				"metricTransformations": []any{map[string]any{"metricName": f.name, "metricNamespace": "CISBenchmark", "metricValue": "1"}}})
+		}
+	}
+	s.jsonPage(w, c, "metricFilters", "nextToken", "nextToken", items)
+}
+
+func (s *Sim) describeAlarms(w http.ResponseWriter, c *call) {
+	items := []map[string]any{}
+	if s.alarmsHere(c) {
+		for _, f := range securityFilters {
+			items = append(items, map[string]any{
+				"AlarmName": f.name, "AlarmArn": "arn:aws:cloudwatch:" + c.region + ":" + c.account.ID + ":alarm:" + f.name,
+				"ActionsEnabled": true, "AlarmActions": []any{s.topicARN(c)}, "OKActions": []any{}, "InsufficientDataActions": []any{},
+				"StateValue": "OK", "MetricName": f.name, "Namespace": "CISBenchmark", "Statistic": "Sum", "Period": 300,
+				"EvaluationPeriods": 1, "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+				"StateUpdatedTimestamp": s.opts.Now.Add(-days(2)),
+			})
+		}
+	}
+	start, end, next := s.page(len(items), c.str("NextToken"))
+	out := map[string]any{"MetricAlarms": toAny(items[start:end]), "CompositeAlarms": []any{}}
+	if next != "" {
+		out["NextToken"] = next
+	}
+	writeCBOR(w, out)
+}
+
+func (s *Sim) listSubscriptionsByTopic(w http.ResponseWriter, c *call) {
+	arn := c.form.Get("TopicArn")
+	var subs []string
+	if arn == s.topicARN(c) {
+		subs = append(subs, leaf("TopicArn", arn)+leaf("Protocol", "email")+leaf("SubscriptionArn", arn+":"+s.id("sub", c.account.ID))+
+			leaf("Owner", c.account.ID)+leaf("Endpoint", "security@example.com"))
+	}
+	writeQuery(w, c, list("Subscriptions", "member", subs))
+}
+
+func toAny(items []map[string]any) []any {
+	out := make([]any, len(items))
+	for i, it := range items {
+		out[i] = it
+	}
+	return out
+}
+
+// writeCBOR answers an rpcv2Cbor operation.
+func writeCBOR(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/cbor")
+	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
+	w.Write(cbor.Encode(toCBOR(v)))
+}
+
+// toCBOR converts JSON-like Go values; timestamps become tag 1 (epoch seconds).
+func toCBOR(v any) cbor.Value {
+	switch t := v.(type) {
+	case nil:
+		return &cbor.Nil{}
+	case string:
+		return cbor.String(t)
+	case bool:
+		return cbor.Bool(t)
+	case int:
+		if t < 0 {
+			return cbor.NegInt(uint64(-t))
+		}
+		return cbor.Uint(uint64(t))
+	case float64:
+		return cbor.Float64(t)
+	case time.Time:
+		return &cbor.Tag{ID: 1, Value: cbor.Float64(float64(t.UnixMilli()) / 1000)}
+	case []any:
+		l := make(cbor.List, len(t))
+		for i, x := range t {
+			l[i] = toCBOR(x)
+		}
+		return l
+	case map[string]any:
+		m := make(cbor.Map, len(t))
+		for k, x := range t {
+			m[k] = toCBOR(x)
+		}
+		return m
+	default:
+		panic(fmt.Sprintf("sim: cannot encode %T as CBOR", v))
+	}
+}
+
+// fromCBOR converts a decoded request body to JSON-like Go values.
+func fromCBOR(v cbor.Value) any {
+	switch t := v.(type) {
+	case cbor.String:
+		return string(t)
+	case cbor.Bool:
+		return bool(t)
+	case cbor.Uint:
+		return float64(t)
+	case cbor.NegInt:
+		return -float64(t)
+	case cbor.Float64:
+		return float64(t)
+	case cbor.Float32:
+		return float64(t)
+	case cbor.List:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = fromCBOR(x)
+		}
+		return out
+	case cbor.Map:
+		out := map[string]any{}
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			out[k] = fromCBOR(t[k])
+		}
+		return out
+	case *cbor.Tag:
+		return fromCBOR(t.Value)
+	default:
+		return math.NaN()
+	}
+}
