@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
@@ -38,6 +39,7 @@ type collector struct {
 	journal *journal
 
 	mu        sync.Mutex // guards everything below and the builder
+	sealing   bool       // set before sealing: no more envelopes
 	seq       int        // envelopes added to the builder
 	pending   []evidence.Envelope
 	lastFlush time.Time
@@ -49,14 +51,15 @@ type collector struct {
 }
 
 // instanceState is one running instance; emit after close is refused (a connector that
-// ignored its context past the grace period).
+// ignored its context past the grace period). Its counts are atomic so that they can be
+// read while an abandoned connector is stuck inside emit.
 type instanceState struct {
-	mu        sync.Mutex
-	closed    bool
+	mu        sync.Mutex // serialises the connector's emits
+	closed    atomic.Bool
 	ref       evidence.ConnectorRef
-	artefacts int
-	gaps      int
-	exchanges int
+	artefacts atomic.Int64
+	gaps      atomic.Int64
+	exchanges atomic.Int64
 }
 
 var errInstanceClosed = errors.New("the runner stopped accepting artefacts from this instance")
@@ -76,10 +79,13 @@ func (c *collector) runInstance(parent, runCtx context.Context, in Instance) man
 	}
 	defer cancel()
 
-	collectErr := c.collect(ctx, in, st, log)
-	st.mu.Lock()
-	st.closed = true
-	st.mu.Unlock()
+	abandoned, collectErr := c.collect(ctx, in, st, log)
+	st.closed.Store(true)
+	if !abandoned {
+		// Wait for an emit still in flight (a connector emitting from a stray goroutine).
+		st.mu.Lock()
+		st.mu.Unlock()
+	}
 
 	interrupted := parent.Err() != nil
 	if collectErr != nil && !interrupted {
@@ -99,10 +105,8 @@ func (c *collector) runInstance(parent, runCtx context.Context, in Instance) man
 	if err := c.flush(context.WithoutCancel(parent)); err != nil {
 		log.Error("could not write the journal or index", "err", err)
 	}
-	st.mu.Lock()
-	cr.Artefacts, cr.Gaps = st.artefacts, st.gaps
-	exchanges := st.exchanges
-	st.mu.Unlock()
+	cr.Artefacts, cr.Gaps = int(st.artefacts.Load()), int(st.gaps.Load())
+	exchanges := int(st.exchanges.Load())
 	cr.EndedAt = c.r.now()
 	cr.Outcome = instanceOutcome(interrupted, cr.Artefacts, cr.Gaps)
 	c.event(Event{Type: EventFinished, Instance: in.Name, Connector: st.ref.Type, Artefacts: cr.Artefacts, Gaps: cr.Gaps, Exchanges: exchanges, Outcome: cr.Outcome, Error: cr.Error})
@@ -124,13 +128,13 @@ func (c *collector) notStarted(parent, runCtx context.Context, in Instance) mani
 	if err := c.store(context.WithoutCancel(parent), st, gap, true); err != nil {
 		c.r.logger().Error("could not record the collection gap", "run", c.runID, "connector", in.Name, "err", err)
 	}
-	cr.Artefacts, cr.Gaps, cr.Outcome = st.artefacts, st.gaps, manifest.OutcomeFailed
+	cr.Artefacts, cr.Gaps, cr.Outcome = int(st.artefacts.Load()), int(st.gaps.Load()), manifest.OutcomeFailed
 	return cr
 }
 
 // collect creates the connector and runs Collect, turning a panic into an error and
 // giving up on a connector that does not return within the grace period after ctx ends.
-func (c *collector) collect(ctx context.Context, in Instance, st *instanceState, log *slog.Logger) error {
+func (c *collector) collect(ctx context.Context, in Instance, st *instanceState, log *slog.Logger) (abandoned bool, err error) {
 	opts := connector.Options{
 		Instance:   in.Name,
 		Logger:     log,
@@ -160,7 +164,7 @@ func (c *collector) collect(ctx context.Context, in Instance, st *instanceState,
 	}()
 	select {
 	case err := <-done:
-		return err
+		return false, err
 	case <-ctx.Done():
 	}
 	t := time.NewTimer(c.r.grace())
@@ -169,12 +173,12 @@ func (c *collector) collect(ctx context.Context, in Instance, st *instanceState,
 	case err := <-done:
 		if err == nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
 			// Returned nil after its deadline: what it did not collect is still missing.
-			return context.Cause(ctx)
+			return false, context.Cause(ctx)
 		}
-		return err
+		return false, err
 	case <-t.C:
 		log.Error("connector did not return after its context ended; abandoning it", "grace", c.r.grace())
-		return fmt.Errorf("%w (the connector did not stop within %s)", context.Cause(ctx), c.r.grace())
+		return true, fmt.Errorf("%w (the connector did not stop within %s)", context.Cause(ctx), c.r.grace())
 	}
 }
 
@@ -183,12 +187,15 @@ func (c *collector) collect(ctx context.Context, in Instance, st *instanceState,
 // so one malformed artefact does not end a collection. force bypasses the closed check
 // for the runner's own gaps.
 func (c *collector) store(ctx context.Context, st *instanceState, a evidence.Artefact, force bool) error {
-	// Held for the whole artefact: closing the instance waits for an emit in flight, so
-	// the counts read after closing match what was added to the run.
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closed && !force {
-		return errInstanceClosed
+	if !force {
+		// Held for the whole artefact: closing the instance waits for an emit in flight,
+		// so the counts read after closing match what was added to the run. The runner's
+		// own gaps (force) never wait: an abandoned connector may be stuck in here.
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.closed.Load() {
+			return errInstanceClosed
+		}
 	}
 	if a.Status == "" {
 		a.Status = evidence.StatusOK
@@ -228,10 +235,14 @@ func (c *collector) store(ctx context.Context, st *instanceState, a evidence.Art
 	return c.add(ctx, st, env)
 }
 
-// add appends env to the builder and the pending batch. The caller holds st.mu.
+// add appends env to the builder and the pending batch.
 func (c *collector) add(ctx context.Context, st *instanceState, env evidence.Envelope) error {
 	gap := env.Status.IsGap()
 	c.mu.Lock()
+	if c.sealing {
+		c.mu.Unlock()
+		return errInstanceClosed
+	}
 	if err := c.builder.Add(env); err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("could not add the %s envelope of %s to the run: %w", env.Kind, env.Subject, err)
@@ -251,13 +262,13 @@ func (c *collector) add(ctx context.Context, st *instanceState, env evidence.Env
 		c.r.logger().Error("could not write the journal or index", "run", c.runID, "err", flushErr)
 	}
 
-	st.artefacts++ // st.mu is held by store
+	arts, gaps := st.artefacts.Add(1), st.gaps.Load()
 	if gap {
-		st.gaps++
+		gaps = st.gaps.Add(1)
 	}
-	st.exchanges += len(env.Exchanges)
+	xs := st.exchanges.Add(int64(len(env.Exchanges)))
 	ev := Event{Type: EventArtefact, Instance: st.ref.Instance, Connector: st.ref.Type, Kind: env.Kind, Subject: env.Subject,
-		Status: env.Status, Error: env.Error, Artefacts: st.artefacts, Gaps: st.gaps, Exchanges: st.exchanges}
+		Status: env.Status, Error: env.Error, Artefacts: int(arts), Gaps: int(gaps), Exchanges: int(xs)}
 	if gap {
 		ev.Type = EventGap
 	}

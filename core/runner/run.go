@@ -124,6 +124,9 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	if err := c.flush(context.WithoutCancel(ctx)); err != nil {
 		log.Error("could not write the journal or index", "run", h.ID, "err", err)
 	}
+	c.mu.Lock()
+	c.sealing = true // an abandoned connector's late emit must not touch the sealed builder
+	c.mu.Unlock()
 
 	interrupted := ctx.Err() != nil
 	sealCtx := context.WithoutCancel(ctx)
