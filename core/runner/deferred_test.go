@@ -1,10 +1,13 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/evidence"
@@ -90,4 +93,41 @@ func TestDeferredObjectsAreSyncedBeforeTheyAreReferenced(t *testing.T) {
 		t.Errorf("%d new objects, want 5 documents + manifest + ref", sum.NewObjects)
 	}
 	e.check(t)
+}
+
+// hangingStore blocks every Put of an object containing "hang" until release is closed,
+// like an S3 upload that never completes.
+type hangingStore struct {
+	*mem.Store
+	release chan struct{}
+}
+
+func (h *hangingStore) Put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, size int64) error {
+	b, _ := io.ReadAll(r)
+	if bytes.Contains(b, []byte("hang")) {
+		<-h.release
+	}
+	r.Seek(0, io.SeekStart)
+	return h.Store.Put(ctx, d, r, size)
+}
+
+func TestConnectorStuckInEmitDoesNotBlockTheRun(t *testing.T) {
+	e := newEnv(t)
+	hs := &hangingStore{Store: mem.New(), release: make(chan struct{})}
+	defer close(hs.release)
+	e.repo = &store.Repo{Objects: hs, Runs: mem.New(), Describe: "hanging"}
+	r := e.runner()
+	r.Grace = 20 * time.Millisecond
+	stuck := instance("stuck", &testFactory{typ: "alpha", collect: func(ctx context.Context, o connector.Options, emit func(evidence.Artefact) error) error {
+		emit(doc("alpha", 0))
+		return emit(evidence.Artefact{Kind: "alpha.thing", Subject: "alpha:h", Document: []byte(`{"hang":true}`)})
+	}})
+	stuck.Timeout = 10 * time.Millisecond
+	sum, err := r.Run(context.Background(), []Instance{stuck, instance("b", &testFactory{typ: "beta", collect: emitN("beta", 1)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != manifest.OutcomePartial || sum.Artefacts != 3 || sum.Gaps != 1 || !strings.Contains(sum.GapList[0].Error, "did not stop within") {
+		t.Fatalf("outcome %s, %d artefacts: %+v", sum.Outcome, sum.Artefacts, sum.GapList)
+	}
 }
