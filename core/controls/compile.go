@@ -84,7 +84,7 @@ func (r *Rule) compile(where func(key string, err error) error) error {
 			}
 			return nil, where(key, &celError{line: first.Location.Line(), msg: strings.Join(msgs, "; ")})
 		}
-		if got := checked.OutputType(); !got.IsAssignableType(want) && !got.IsExactType(cel.DynType) {
+		if got := checked.OutputType(); !want.IsAssignableType(got) && !got.IsExactType(cel.DynType) {
 			return nil, where(key, fmt.Errorf("must evaluate to %s, not %s", want, got))
 		}
 		collectPaths(checked.NativeRep().Expr(), paths, params)

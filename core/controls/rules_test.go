@@ -197,3 +197,19 @@ func TestEvaluateVariables(t *testing.T) {
 		t.Errorf("old push: %s", res[0].Outcome)
 	}
 }
+
+// TestParseRulesAcceptsTypedFailingLists guards the direction of the type check: a failing
+// expression of a concrete list type (list(string)) is a list, as list(dyn) is.
+func TestParseRulesAcceptsTypedFailingLists(t *testing.T) {
+	for name, failing := range map[string]string{
+		"list(dyn)":    `[document.x]`,
+		"list(string)": `["a", "b"].filter(s, s != string(document.x))`,
+		"list(int)":    `[1, 2].filter(i, i > 1)`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ParseRules("x.yaml", ruleFile(goodRule+"    failing: '"+failing+"'\n")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
