@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/configservice"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/guardduty"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
@@ -40,7 +41,7 @@ import (
 // services are the keys of `endpoints:` and `service_concurrency:`: the SDK package names.
 var services = []string{
 	"accessanalyzer", "account", "acm", "backup", "cloudtrail", "cloudwatch", "cloudwatchlogs", "configservice",
-	"ec2", "guardduty", "iam", "inspector2", "kms", "macie2", "organizations", "rds", "s3",
+	"ec2", "elasticloadbalancingv2", "guardduty", "iam", "inspector2", "kms", "macie2", "organizations", "rds", "s3",
 	"s3control", "secretsmanager", "securityhub", "sns", "ssm", "sts",
 }
 
@@ -213,6 +214,9 @@ func (k clients) config() *configservice.Client {
 }
 func (k clients) ec2() *ec2.Client {
 	return ec2.NewFromConfig(k.cfg, func(o *ec2.Options) { k.c.override(&o.BaseEndpoint, "ec2") })
+}
+func (k clients) elbv2() *elbv2.Client {
+	return elbv2.NewFromConfig(k.cfg, func(o *elbv2.Options) { k.c.override(&o.BaseEndpoint, "elasticloadbalancingv2") })
 }
 func (k clients) guardduty() *guardduty.Client {
 	return guardduty.NewFromConfig(k.cfg, func(o *guardduty.Options) { k.c.override(&o.BaseEndpoint, "guardduty") })

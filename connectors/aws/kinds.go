@@ -70,6 +70,7 @@ var kinds = []kindDef{
 	{"aws.ssm.patch_compliance", "Patch compliance (SSM)", scopeRegion, []string{"ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:ListResourceComplianceSummaries"}},
 	{"aws.ec2.imdsv2", "IMDSv2 enforced", scopeRegion, []string{"ec2:DescribeInstances"}},
 	{"aws.acm.certificates", "TLS certificates valid (ACM)", scopeRegion, []string{"acm:ListCertificates", "acm:DescribeCertificate"}},
+	{"aws.elbv2.tls_listeners", "TLS policies and HTTPS redirects on load balancers", scopeRegion, []string{"elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners"}},
 	{"aws.macie.status", "Data discovery (Macie)", scopeRegion, []string{"macie2:GetMacieSession"}},
 	{"aws.secretsmanager.rotation", "Secrets rotation", scopeRegion, []string{"secretsmanager:ListSecrets"}},
 }

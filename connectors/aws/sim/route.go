@@ -44,6 +44,7 @@ var services = map[string]struct {
 	"inspector2": {protoRestJSON, "inspector2"}, "macie2": {protoRestJSON, "macie2"},
 	"account": {protoRestJSON, "account"}, "s3": {protoRestXML, "s3"},
 	"monitoring": {protoCBOR, "cloudwatch"}, "sns": {protoQuery, "sns"},
+	"elasticloadbalancing": {protoQuery, "elasticloadbalancing"},
 }
 
 // call is one parsed request.

@@ -82,7 +82,7 @@ var AllDefects = []string{
 	"short_log_retention", "no_config_recorder", "no_guardduty", "no_securityhub",
 	"ebs_unencrypted", "rds_unencrypted", "rds_no_backups", "no_backup_plan", "kms_no_rotation",
 	"sg_ssh_open", "default_sg_open", "no_flow_logs", "inspector_disabled", "unpatched_instance",
-	"imdsv1", "certificate_expiring", "macie_disabled", "secret_no_rotation",
+	"imdsv1", "certificate_expiring", "elb_weak_tls", "macie_disabled", "secret_no_rotation",
 }
 
 // Sim is a simulated AWS organisation.
