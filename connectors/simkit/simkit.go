@@ -252,7 +252,21 @@ type Server struct {
 
 // Serve starts h on 127.0.0.1 on a free port. Close it when done.
 func Serve(h http.Handler) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ServePreferring(h, 0)
+}
+
+// ServePreferring starts h on 127.0.0.1:port when that port is free, else on a free port.
+// `exhibit demo` uses it to keep its simulators' addresses stable across runs, so URLs in
+// recorded responses stay the same and unchanged evidence deduplicates.
+func ServePreferring(h http.Handler, port int) (*Server, error) {
+	var ln net.Listener
+	var err error
+	if port > 0 {
+		ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	if ln == nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("simulator: could not listen on 127.0.0.1: %w", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +206,34 @@ func TestCallCounting(t *testing.T) {
 	h.ResetCounts()
 	if h.Total() != 0 || len(h.Calls()) != 0 || h.Repeated() != nil {
 		t.Errorf("ResetCounts left Total %d, Calls %v, Repeated %v", h.Total(), h.Calls(), h.Repeated())
+	}
+}
+
+func TestServePreferringReusesAFreePortAndFallsBack(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	first, err := simkit.Serve(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(first.URL)
+	port, _ := strconv.Atoi(u.Port())
+	// Taken: a different free port.
+	second, err := simkit.ServePreferring(h, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.URL == first.URL {
+		t.Fatalf("second server got the taken address %s", second.URL)
+	}
+	second.Close()
+	first.Close()
+	// Free again: the same port.
+	third, err := simkit.ServePreferring(h, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if third.URL != first.URL {
+		t.Errorf("ServePreferring(%d) = %s, want %s", port, third.URL, first.URL)
 	}
 }
