@@ -29,7 +29,7 @@ func collectOrganization(ctx context.Context, t *target, kinds []string) []evide
 	case isCode(err, "AWSOrganizationsNotInUseException"):
 		return t.result(kinds, organizationDoc{Member: false}, rec.Exchanges(), nil)
 	default:
-		return t.result(kinds, nil, nil, fmt.Errorf("could not describe the organization: %w", err))
+		return t.result(kinds, nil, rec.Exchanges(), fmt.Errorf("could not describe the organization: %w", err))
 	}
 }
 
@@ -49,6 +49,6 @@ func collectSecurityContact(ctx context.Context, t *target, kinds []string) []ev
 	case isCode(err, "ResourceNotFoundException"):
 		return t.result(kinds, securityContactDoc{Exists: false}, rec.Exchanges(), nil)
 	default:
-		return t.result(kinds, nil, nil, fmt.Errorf("could not get the security contact: %w", err))
+		return t.result(kinds, nil, rec.Exchanges(), fmt.Errorf("could not get the security contact: %w", err))
 	}
 }

@@ -64,12 +64,15 @@ func (t *target) gap(kind string, err error) evidence.Artefact {
 	return connector.NewGap(kind, t.subject(), classify(err), err)
 }
 
-// result returns one artefact per kind: doc when err is nil, else gaps.
+// result returns one artefact per kind: doc when err is nil, else gaps. Gaps keep the
+// exchanges too: the error responses are the provenance of the gap.
 func (t *target) result(kinds []string, doc any, exchanges []evidence.Exchange, err error) []evidence.Artefact {
 	out := make([]evidence.Artefact, 0, len(kinds))
 	for _, k := range kinds {
 		if err != nil {
-			out = append(out, t.gap(k, err))
+			g := t.gap(k, err)
+			g.Exchanges = exchanges
+			out = append(out, g)
 		} else {
 			out = append(out, t.ok(k, doc, exchanges))
 		}

@@ -367,12 +367,19 @@ func TestCredentialReportPolling(t *testing.T) {
 // TestCaptureThroughTransport runs the connector through the framework's capturing
 // transport: every artefact carries its exchanges, whose bodies are in the store.
 func TestCaptureThroughTransport(t *testing.T) {
-	e := startSim(t, sim.Options{Accounts: 1})
+	e := startSim(t, sim.Options{Accounts: 1, Faults: []simkit.Fault{sim.Deny("", "eu-central-1", "guardduty", "ListDetectors")}})
 	res := collect(context.Background(), e.connector(t, e.settingsYAML("regions: [eu-central-1]\norganizations: {role_name: ExhibitReadOnly}"), e.capture))
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
 	for _, a := range res.arts {
+		if a.Kind == "aws.guardduty.detectors" {
+			// The denied call's 403 is the provenance of the gap.
+			if a.Status != evidence.StatusForbidden || len(a.Exchanges) != 1 || a.Exchanges[0].Status != http.StatusForbidden {
+				t.Errorf("guardduty gap %s with exchanges %+v, want forbidden with the 403 exchange", a.Status, a.Exchanges)
+			}
+			continue
+		}
 		if a.Status.IsGap() {
 			if a.Kind == "aws.iam.password_policy" && strings.Contains(a.Error, "REDACTED") {
 				t.Logf("known core/connector issue: XML <AllowUsersToChangePassword> is redacted: %s", a.Error)

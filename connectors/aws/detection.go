@@ -170,7 +170,7 @@ func collectInspector(ctx context.Context, t *target, kinds []string) []evidence
 	out, err := t.clients().inspector2().BatchGetAccountStatus(ctx, &inspector2.BatchGetAccountStatusInput{AccountIds: []string{t.account.ID}})
 	if err != nil {
 		err = fmt.Errorf("could not get the Inspector account status: %w", err)
-		return t.result(kinds, nil, nil, err)
+		return t.result(kinds, nil, rec.Exchanges(), err)
 	}
 	return t.result(kinds, out, rec.Exchanges(), nil)
 }
@@ -192,6 +192,6 @@ func collectMacie(ctx context.Context, t *target, kinds []string) []evidence.Art
 	case messageContains(err, "not enabled"):
 		return t.result(kinds, macieDoc{Enabled: false}, rec.Exchanges(), nil)
 	default:
-		return t.result(kinds, nil, nil, fmt.Errorf("could not get the Macie session: %w", err))
+		return t.result(kinds, nil, rec.Exchanges(), fmt.Errorf("could not get the Macie session: %w", err))
 	}
 }

@@ -77,7 +77,7 @@ func collectNetwork(ctx context.Context, t *target, kinds []string) []evidence.A
 		return out.NextToken, nil
 	})
 	if err != nil {
-		return t.result(kinds, nil, nil, err)
+		return t.result(kinds, nil, srec.Exchanges(), err)
 	}
 	slices.SortFunc(groups, func(a, b ec2types.SecurityGroup) int { return compare(deref(a.GroupId), deref(b.GroupId)) })
 	var out []evidence.Artefact
@@ -170,7 +170,7 @@ func collectInstances(ctx context.Context, t *target, kinds []string) []evidence
 		return out.NextToken, nil
 	})
 	if err != nil {
-		return t.result(kinds, nil, nil, err)
+		return t.result(kinds, nil, irec.Exchanges(), err)
 	}
 	slices.SortFunc(instances, func(a, b ec2types.Instance) int { return compare(deref(a.InstanceId), deref(b.InstanceId)) })
 	var out []evidence.Artefact

@@ -69,7 +69,7 @@ func collectBuckets(ctx context.Context, t *target, kinds []string) []evidence.A
 	lctx, lrec := connector.Record(ctx)
 	buckets, err := listBuckets(lctx, t)
 	if err != nil {
-		return t.result(kinds, nil, nil, err)
+		return t.result(kinds, nil, lrec.Exchanges(), err)
 	}
 	var out []evidence.Artefact
 	for _, kind := range kinds {
