@@ -1,9 +1,7 @@
 package aws
 
 import (
-	"context"
 	"errors"
-	"net/http"
 	"strings"
 
 	smithy "github.com/aws/smithy-go"
@@ -83,23 +81,9 @@ func isCode(err error, codes ...string) bool {
 	return false
 }
 
-// isNotFound reports whether err is a 404-class API error (used where "not found" is
-// itself the evidence: no password policy, no bucket policy, no security contact).
-func isNotFound(err error, codes ...string) bool {
-	if isCode(err, codes...) {
-		return true
-	}
-	var re *smithyhttp.ResponseError
-	return len(codes) == 0 && errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusNotFound
-}
-
 // messageContains reports whether err is an API error whose message contains s (case
 // insensitive). Some services say "not enabled" only in the message.
 func messageContains(err error, s string) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && strings.Contains(strings.ToLower(ae.ErrorMessage()), strings.ToLower(s))
-}
-
-func canceled(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || err != nil)
 }
