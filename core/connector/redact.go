@@ -217,10 +217,16 @@ func lower(c byte) byte {
 	return c
 }
 
-// masked reports whether a secret value is already empty or masked ("********", as GitHub
-// answers for webhook secrets, or an earlier redaction), so that it is not redacted again or counted.
+// masked reports whether the value under a secret-looking name holds no secret: empty or
+// masked ("********", as GitHub answers for webhook secrets, or an earlier redaction), so
+// that it is not redacted again or counted, or a boolean. Names are matched by suffix, so
+// flags such as IAM's <AllowUsersToChangePassword>true</...> look secret by name; their
+// text must stay parseable for the SDK, and "true" or "false" discloses nothing.
 func masked(v []byte) bool {
 	if len(v) == 0 {
+		return true
+	}
+	if bytes.EqualFold(v, []byte("true")) || bytes.EqualFold(v, []byte("false")) {
 		return true
 	}
 	if bytes.HasPrefix(v, []byte("[REDACTED")) {

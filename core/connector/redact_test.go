@@ -147,6 +147,24 @@ func TestRedact(t *testing.T) {
 			},
 		},
 		{
+			// Flags whose names end like secrets must stay parseable booleans for the SDK.
+			name:        "xml iam password policy flags are not secrets",
+			contentType: "text/xml",
+			in: `<GetAccountPasswordPolicyResponse><GetAccountPasswordPolicyResult><PasswordPolicy>` +
+				`<AllowUsersToChangePassword>true</AllowUsersToChangePassword><MinimumPasswordLength>14</MinimumPasswordLength>` +
+				`<RequireSymbols>false</RequireSymbols></PasswordPolicy></GetAccountPasswordPolicyResult></GetAccountPasswordPolicyResponse>`,
+			want: `<GetAccountPasswordPolicyResponse><GetAccountPasswordPolicyResult><PasswordPolicy>` +
+				`<AllowUsersToChangePassword>true</AllowUsersToChangePassword><MinimumPasswordLength>14</MinimumPasswordLength>` +
+				`<RequireSymbols>false</RequireSymbols></PasswordPolicy></GetAccountPasswordPolicyResult></GetAccountPasswordPolicyResponse>`,
+		},
+		{
+			name:        "json boolean strings under secret-looking names stay",
+			contentType: "application/json",
+			in:          `{"allowUsersToChangePassword":"True","user_password":"hunter2-canary"}`,
+			want:        `{"allowUsersToChangePassword":"True","user_password":"[REDACTED:password]"}`,
+			reds:        []evidence.Redaction{red("password", "$.user_password", 1)},
+		},
+		{
 			name:        "xml prefixes, cdata, attributes, comments and pagination",
 			contentType: "application/xml; charset=utf-8",
 			in:          `<?xml version="1.0"?><!-- token=c1 --><r:Root><r:Password><![CDATA[p<w]]></r:Password><Marker>m</Marker><Link href="https://h/?sig=s1"/><Note>key ` + testGitHubPAT + `</Note></r:Root>`,
