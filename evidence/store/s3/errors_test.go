@@ -60,7 +60,7 @@ func TestNewErrors(t *testing.T) {
 		{
 			name:   "unreachable endpoint",
 			change: func(o *Options) { o.Bucket = plain; o.Endpoint = closedEndpoint(t) },
-			want:   []string{"/" + plain + "/", `could not reach bucket "` + plain + `"`, "server unreachable", "connection refused"},
+			want:   []string{"/" + plain + ": ", `could not reach bucket "` + plain + `"`, "server unreachable", "connection refused"},
 		},
 		{
 			name:   "endpoint with a path",
@@ -132,7 +132,7 @@ func TestPutServerGone(t *testing.T) {
 	if err == nil {
 		t.Fatal("Put without a server succeeded")
 	}
-	for _, w := range []string{"s3 " + proxy.URL + "/" + opts.Bucket + "/", "put " + d.String(), "server unreachable"} {
+	for _, w := range []string{"s3 " + proxy.URL + "/" + opts.Bucket + ": ", "put " + d.String(), "server unreachable"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not say %q", err, w)
 		}

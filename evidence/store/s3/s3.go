@@ -158,7 +158,11 @@ func describe(opts Options, prefix string) string {
 	if ep == "" {
 		ep = "https://s3.amazonaws.com"
 	}
-	return strings.TrimSuffix(ep, "/") + "/" + opts.Bucket + "/" + prefix
+	where := strings.TrimSuffix(ep, "/") + "/" + opts.Bucket
+	if prefix != "" {
+		where += "/" + prefix
+	}
+	return where
 }
 
 func parseEndpoint(ep string) (host string, secure bool, err error) {
