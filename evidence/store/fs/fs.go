@@ -76,6 +76,11 @@ func New(dir string) (*Store, error) {
 	}
 	s := &Store{dir: abs, name: "fs " + abs}
 	root := filepath.Join(abs, algoDir)
+	if fi, err := os.Stat(root); err == nil && fi.IsDir() {
+		// An existing store: nothing to create, so opening it needs no write access
+		// (check and verify may run on a read-only copy).
+		return s, nil
+	}
 	if err := os.MkdirAll(root, dirMode); err != nil {
 		return nil, fmt.Errorf("%s: could not create the store directory: %w", s.name, err)
 	}

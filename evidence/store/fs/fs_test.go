@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,5 +239,38 @@ func TestRemoveStaleTemp(t *testing.T) {
 		if _, err := os.Stat(tc.path); (err == nil) != tc.want {
 			t.Errorf("%s exists = %v, want %v", tc.path, err == nil, tc.want)
 		}
+	}
+}
+
+// TestOpenReadOnly opens an existing store that cannot be written (as check or verify may):
+// opening and reading work, Put fails with a clear error.
+func TestOpenReadOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := fs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ref, err := store.PutBytes(ctx, s, []byte("kept"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Root ignores permission bits; immutable directories refuse even root.
+	dirs, _ := filepath.Glob(filepath.Join(dir, "sha256", "??"))
+	dirs = append(dirs, filepath.Join(dir, "sha256"))
+	if out, err := exec.Command("chattr", append([]string{"+i"}, dirs...)...).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a directory immutable here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, dirs...)...).Run() })
+	ro, err := fs.New(dir)
+	if err != nil {
+		t.Fatalf("opening an existing store that cannot be written: %v", err)
+	}
+	if got, err := store.GetBytes(ctx, ro, ref.Digest); err != nil || string(got) != "kept" {
+		t.Errorf("Get from the read-only store = %q, %v", got, err)
+	}
+	b := []byte("new")
+	if err := ro.Put(ctx, evidence.Sum(b), bytes.NewReader(b), 3); !errors.Is(err, syscall.EPERM) {
+		t.Errorf("Put into the read-only store: got %v, want EPERM", err)
 	}
 }
