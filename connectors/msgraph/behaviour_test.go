@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -235,6 +236,14 @@ func TestPseudonymisation(t *testing.T) {
 	}
 	for kind, a := range first {
 		check(kind+" document", a.Document)
+		check(kind+" error", []byte(a.Error))
+		for _, x := range a.Exchanges {
+			u, err := url.PathUnescape(x.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(kind+" exchange URL", []byte(u))
+		}
 	}
 	stored := 0
 	err = h.store.List(context.Background(), func(info store.Info) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -115,6 +116,9 @@ func (k *Connector) Collect(ctx context.Context, emit func(evidence.Artefact) er
 // exactly what the configuration forbids.
 func (k *Connector) prepare(ctx context.Context) (*run, error) {
 	cfg, opts := k.cfg, k.opts
+	if opts.Secrets == nil && cfg.credential != "static" || opts.Secrets == nil && cfg.Pseudonymise != nil {
+		return nil, fmt.Errorf("the msgraph connector needs Options.Secrets to read its credentials")
+	}
 	var pseud *pseudonymiser
 	if p := cfg.Pseudonymise; p != nil {
 		key, err := opts.Secrets.Secret("pseudonymise.key", p.KeyEnv, p.KeyFile)
@@ -180,6 +184,10 @@ func (r *run) collect(ctx context.Context, a area, send func(evidence.Artefact) 
 			return err
 		}
 		status, gerr := classify(a.op, err)
+		if r.pseud != nil {
+			// A transport error quotes the request URL, which for a lookup by UPN names a person.
+			gerr = errors.New(r.pseud.pseudonymiseText(strings.ReplaceAll(gerr.Error(), "%40", "@")))
+		}
 		gap := connector.NewGap(a.kind, r.subject, status, gerr)
 		gap.Exchanges = exch
 		return send(gap)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,6 +206,15 @@ func pseudonymisedPaths(doc []byte) ([]string, error) {
 	return out, nil
 }
 
+// reEmail finds e-mail-like values (user principal names, mail addresses) in free text:
+// Graph error messages and request URLs of lookups by UPN.
+var reEmail = regexp.MustCompile(`[A-Za-z0-9._%+#'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
+
+// pseudonymiseText replaces e-mail-like values in free text by their pseudonyms.
+func (p *pseudonymiser) pseudonymiseText(s string) string {
+	return reEmail.ReplaceAllStringFunc(s, p.pseudonym)
+}
+
 type personalKey struct{}
 
 // withPersonalData marks requests whose responses name people.
@@ -257,9 +267,16 @@ func (t *pseudonymTransport) RoundTrip(req *http.Request) (*http.Response, error
 	if err != nil {
 		return nil, connector.AsGap(evidence.StatusFailed, err)
 	}
+	if resp.StatusCode >= 400 {
+		// Error messages may quote the key of a lookup (a UPN); they end up in gap messages.
+		out = []byte(t.pseud.pseudonymiseText(string(out)))
+	}
 	if rec != nil {
+		// A lookup by UPN has it (percent-encoded) in the path; the manifest gets the pseudonym.
+		u := *req.URL
+		u.Path, u.RawPath = t.pseud.pseudonymiseText(u.Path), ""
 		rec.Add(evidence.Exchange{
-			Method: req.Method, URL: connector.SanitizeURL(req.URL), Status: resp.StatusCode,
+			Method: req.Method, URL: connector.SanitizeURL(&u), Status: resp.StatusCode,
 			RequestID: connector.RequestID(resp.Header), StartedAt: start.UTC(),
 			DurationMS: t.clock.Now().Sub(start).Milliseconds(),
 			Redactions: []evidence.Redaction{{Rule: RedactionPseudonymisedBody, Location: "body", Count: 1}},
