@@ -14,6 +14,7 @@ import (
 
 	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/connectors"
+	"github.com/exhibit-dev/exhibit/connectors/all"
 	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/lock"
@@ -22,10 +23,15 @@ import (
 	fsstore "github.com/exhibit-dev/exhibit/evidence/store/fs"
 )
 
-// controlsKnownKinds, when set (by the code that wires the connector registry into the
-// CLI), returns every artefact kind the registered connectors emit, so a rule for any other
-// kind is an error at start-up. Unset, kinds are not checked.
-var controlsKnownKinds func() map[string]bool
+// controlsKnownKinds returns every artefact kind the registered connectors emit, so a rule
+// for any other kind is an error at start-up. Tests may set it to nil (kinds not checked).
+var controlsKnownKinds = func() map[string]bool {
+	kinds := map[string]bool{}
+	for _, k := range all.Kinds() {
+		kinds[k] = true
+	}
+	return kinds
+}
 
 // newControlsEngine builds the controls engine of a config: built-in catalogues and
 // connector rules, plus the config's rules, frameworks and decisions.

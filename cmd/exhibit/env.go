@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/exhibit-dev/exhibit/config"
+	"github.com/exhibit-dev/exhibit/connectors/all"
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/runner"
@@ -20,9 +21,9 @@ import (
 	fsstore "github.com/exhibit-dev/exhibit/evidence/store/fs"
 )
 
-// connectorRegistry returns the connector types this binary knows. The lead points it at
-// connectors/all.Registry; tests replace it with test connectors.
-var connectorRegistry = func() *connector.Registry { return connector.NewRegistry() }
+// connectorRegistry returns the connector types this binary knows: connectors/all. Tests
+// replace it with test connectors.
+var connectorRegistry = all.Registry
 
 // cmdEnv is what the collection commands (collect, serve, runs, reindex) open, in order:
 // config → logger → store → signer → index → connector registry.
