@@ -81,11 +81,8 @@ func testTransport() *http.Transport {
 	return tr
 }
 
-// options returns connector options with a plain HTTP client. core/connector's capturing
-// transport currently redacts the XML element <AllowUsersToChangePassword> of IAM's
-// password policy (its name ends in "password"), which breaks the SDK's decoding; tests of
-// connector behaviour therefore decode uncaptured responses, and TestCaptureThroughTransport
-// covers the capture (see capture).
+// options returns connector options with a plain HTTP client; TestCaptureThroughTransport
+// and TestDeterministicDocuments run through the capturing transport (see capture).
 func (e *simEnv) options() connector.Options {
 	return connector.Options{
 		Instance:       "aws-test",

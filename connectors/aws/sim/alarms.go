@@ -91,7 +91,50 @@ func toAny(items []map[string]any) []any {
 func writeCBOR(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/cbor")
 	w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
-	w.Write(cbor.Encode(toCBOR(v)))
+	w.Write(encodeCBOR(v))
+}
+
+// encodeCBOR encodes v with map keys in sorted order. smithy's encoder writes maps in Go's
+// random map order, which would give the same answer different bytes on every call, and
+// unchanged evidence would no longer deduplicate.
+func encodeCBOR(v any) []byte {
+	switch t := v.(type) {
+	case []any:
+		b := cborHeader(4, len(t))
+		for _, x := range t {
+			b = append(b, encodeCBOR(x)...)
+		}
+		return b
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b := cborHeader(5, len(t))
+		for _, k := range keys {
+			b = append(b, cbor.Encode(cbor.String(k))...)
+			b = append(b, encodeCBOR(t[k])...)
+		}
+		return b
+	default:
+		return cbor.Encode(toCBOR(v))
+	}
+}
+
+// cborHeader returns the head of a CBOR data item of a major type with a length.
+func cborHeader(major byte, n int) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return []byte{m | byte(n)}
+	case n < 1<<8:
+		return []byte{m | 24, byte(n)}
+	case n < 1<<16:
+		return []byte{m | 25, byte(n >> 8), byte(n)}
+	default:
+		return []byte{m | 26, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	}
 }
 
 // toCBOR converts JSON-like Go values; timestamps become tag 1 (epoch seconds).
