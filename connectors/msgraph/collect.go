@@ -33,7 +33,6 @@ type run struct {
 	cfg     *tenantConfig
 	subject string
 	pseud   *pseudonymiser
-	opts    connector.Options
 
 	// ca holds the conditional access policies, read once (the service allows 1 request/s)
 	// and shared by the kinds derived from them, with the exchanges they came from.
@@ -149,7 +148,7 @@ func (k *Connector) prepare(ctx context.Context) (*run, error) {
 		return nil, err
 	}
 	k.lastLimiter = c.limiter
-	return &run{c: c, cfg: cfg, subject: cfg.subject(), pseud: pseud, opts: opts}, nil
+	return &run{c: c, cfg: cfg, subject: cfg.subject(), pseud: pseud}, nil
 }
 
 // worker collects the areas of one throttling class.
