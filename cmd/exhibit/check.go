@@ -163,7 +163,7 @@ func openRepo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 		}
 		return fsstore.OpenRepo(dir)
 	default:
-		return nil, fmt.Errorf("exhibit check does not support store type %q yet", cfg.Store.Type)
+		return openStore(ctx, cfg)
 	}
 }
 

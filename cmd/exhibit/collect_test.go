@@ -16,6 +16,7 @@ import (
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/core/lock"
 	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/store/s3/miniotest"
 )
 
 // fakeFactory is a test connector type ("fake"): it emits `count` small documents and,
@@ -261,7 +262,9 @@ func TestMain(m *testing.M) {
 		l.Release()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	miniotest.Stop()
+	os.Exit(code)
 }
 
 func TestSecondCollectIsRefused(t *testing.T) {

@@ -20,7 +20,6 @@ import (
 	"github.com/exhibit-dev/exhibit/core/lock"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 	"github.com/exhibit-dev/exhibit/evidence/store"
-	fsstore "github.com/exhibit-dev/exhibit/evidence/store/fs"
 )
 
 // controlsKnownKinds returns every artefact kind the registered connectors emit, so a rule
@@ -90,7 +89,7 @@ func openControlsEnv(ctx context.Context, g *globals, need envNeeds) (*controlsE
 			e.Close()
 			return nil, fmt.Errorf("store type %s: this command opens only the fs store so far", cfg.Store.Type)
 		}
-		if e.repo, err = fsstore.OpenRepo(cfg.StoreDir()); err != nil {
+		if e.repo, err = openStore(ctx, cfg); err != nil {
 			e.Close()
 			return nil, err
 		}

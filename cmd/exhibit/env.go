@@ -83,6 +83,8 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 	switch cfg.Store.Type {
 	case "", "fs":
 		return fsstore.OpenRepo(cfg.StoreDir())
+	case "s3":
+		return openS3Repo(ctx, cfg)
 	default:
 		return nil, fmt.Errorf("store type %q is not supported by this command yet", cfg.Store.Type)
 	}
