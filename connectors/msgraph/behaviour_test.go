@@ -95,23 +95,26 @@ func TestThrottling(t *testing.T) {
 		wantWaits  []time.Duration // retry waits, in order
 		wantCalls  int             // requests to the faulty path
 		path       string
+		batchItems int // sub-requests throttled inside the $batch response
 	}{
 		{"429 with Retry-After is honoured", sim.ThrottleFault(`^/v1\.0/identity/conditionalAccess/policies$`, 7*time.Second, 1),
-			KindConditionalAccess, evidence.StatusOK, []time.Duration{7 * time.Second}, 2, "/identity/conditionalAccess/policies"},
+			KindConditionalAccess, evidence.StatusOK, []time.Duration{7 * time.Second}, 2, "/identity/conditionalAccess/policies", 0},
 		{"429 without Retry-After backs off", sim.ThrottleFault(`^/v1\.0/identity/conditionalAccess/policies$`, 0, 2),
-			KindConditionalAccess, evidence.StatusOK, []time.Duration{time.Second, 2 * time.Second}, 3, "/identity/conditionalAccess/policies"},
+			KindConditionalAccess, evidence.StatusOK, []time.Duration{time.Second, 2 * time.Second}, 3, "/identity/conditionalAccess/policies", 0},
 		{"Retry-After above the cap is a throttled gap at once", sim.ThrottleFault(`^/v1\.0/policies/authorizationPolicy$`, 300*time.Second, 0),
-			KindAuthorizationPolicy, evidence.StatusThrottled, nil, 1, "/policies/authorizationPolicy"},
+			KindAuthorizationPolicy, evidence.StatusThrottled, nil, 1, "/policies/authorizationPolicy", 0},
 		{"persistent 429 gives up after MaxAttempts", sim.ThrottleFault(`^/v1\.0/domains$`, 2*time.Second, 0),
-			KindPasswordPolicy, evidence.StatusThrottled, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}, 5, "/domains"},
+			KindPasswordPolicy, evidence.StatusThrottled, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}, 5, "/domains", 0},
 		{"503 is retried", sim.UnavailableFault(`^/v1\.0/reports/`, 1),
-			KindMFARegistration, evidence.StatusOK, []time.Duration{time.Second}, 2, "/reports/authenticationMethods"},
-		{"throttled $batch sub-requests are retried", sim.ThrottleFault(`^/v1\.0/\$batch$`, 3*time.Second, 1),
-			KindMalwareProtection, evidence.StatusOK, []time.Duration{3 * time.Second}, 2, "/$batch"},
+			KindMFARegistration, evidence.StatusOK, []time.Duration{time.Second}, 2, "/reports/authenticationMethods", 0},
+		{"a throttled $batch is retried", sim.ThrottleFault(`^/v1\.0/\$batch$`, 3*time.Second, 1),
+			KindMalwareProtection, evidence.StatusOK, []time.Duration{3 * time.Second}, 2, "/$batch", 0},
+		{"throttled sub-requests of a $batch are retried", simkit.Fault{Path: "^/never$"},
+			KindMalwareProtection, evidence.StatusOK, []time.Duration{2 * time.Second}, 2, "/$batch", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, sim.Options{Faults: []simkit.Fault{tt.fault}}, fastLimits, nil)
+			h := newHarness(t, sim.Options{Faults: []simkit.Fault{tt.fault}, ThrottledBatchItems: tt.batchItems}, fastLimits, nil)
 			arts, err := h.collect(t, context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -132,7 +135,16 @@ func TestThrottling(t *testing.T) {
 			if n := callsMatching(h, tt.path); n != tt.wantCalls {
 				t.Errorf("%d requests to %s, want %d", n, tt.path, tt.wantCalls)
 			}
-			if tt.wantStatus == evidence.StatusOK {
+			if tt.batchItems > 0 {
+				// The 8 Windows devices of the demo tenant, and the throttled ones again.
+				if n := h.sim.BatchSubRequests(); n != int64(8+tt.batchItems) {
+					t.Errorf("%d sub-requests, want %d", n, 8+tt.batchItems)
+				}
+				doc := decodeDoc(t, a)
+				if doc["checked"] != float64(8) {
+					t.Errorf("checked %v devices, want 8", doc["checked"])
+				}
+			} else if tt.wantStatus == evidence.StatusOK {
 				// The throttled attempt is part of the provenance.
 				saw429 := false
 				for _, x := range a.Exchanges {

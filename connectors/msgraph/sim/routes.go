@@ -392,6 +392,12 @@ func (s *Sim) serveBatch(w http.ResponseWriter, r *http.Request) {
 			out.Responses = append(out.Responses, subResponse{ID: sr.ID, Status: http.StatusBadRequest, Headers: map[string]string{"Content-Type": "application/json"}, Body: b})
 			continue
 		}
+		if n := s.subCalls.Load(); n <= int64(s.opts.ThrottledBatchItems) {
+			b, _ := json.Marshal(errorBody("TooManyRequests", "Too many requests."))
+			out.Responses = append(out.Responses, subResponse{ID: sr.ID, Status: http.StatusTooManyRequests,
+				Headers: map[string]string{"Content-Type": "application/json", "Retry-After": "2"}, Body: b})
+			continue
+		}
 		inner := r.Clone(r.Context())
 		inner.Method = http.MethodGet
 		inner.URL = &url.URL{Path: "/v1.0" + u.Path, RawQuery: u.RawQuery}

@@ -79,6 +79,10 @@ type Options struct {
 	Now func() time.Time
 	// ClientSecret, if set, is the only client secret the token endpoint accepts.
 	ClientSecret string
+	// ThrottledBatchItems makes the first n $batch sub-requests answer 429 with
+	// Retry-After: 2 inside a successful $batch response, as Graph throttles sub-requests
+	// one by one.
+	ThrottledBatchItems int
 }
 
 // Sim is a simulated Microsoft Graph for one tenant.
