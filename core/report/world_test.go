@@ -31,11 +31,17 @@ type world struct {
 
 func newWorld(t testing.TB, repo *store.Repo) *world {
 	t.Helper()
-	signer, err := sign.Generate(filepath.Join(t.TempDir(), "keys"))
+	return newWorldIn(t, t.TempDir(), repo)
+}
+
+// newWorldIn keeps the signing key in dir/keys and the index at dir/index.db.
+func newWorldIn(t testing.TB, dir string, repo *store.Repo) *world {
+	t.Helper()
+	signer, err := sign.Generate(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := index.Open(context.Background(), filepath.Join(t.TempDir(), "index.db"))
+	ix, err := index.Open(context.Background(), filepath.Join(dir, "index.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,10 +118,15 @@ func VerifyFile(ctx context.Context, path string, opts VerifyOptions) (*Report, 
 
 // verifier holds the state of one verification.
 type verifier struct {
-	ctx    context.Context
-	a      *archive
-	lim    Limits
-	rep    *Report
+	ctx context.Context
+	a   *archive
+	lim Limits
+	rep *Report
+	// cr collects the problems of the content checks, which run while the files are hashed:
+	// they are kept only if every file they read turns out authentic (tainted stays false),
+	// because conclusions drawn from altered content are noise next to "altered".
+	cr      *Report
+	tainted atomic.Bool
 	top    string
 	key    *sign.Verifier
 	opts   VerifyOptions
@@ -174,7 +179,21 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, opts VerifyOptions) 
 	if err := v.checkSums(); err != nil {
 		return nil, err
 	}
-	if err := v.hashAll(); err != nil {
+	// The content checks (mostly JSON decoding) run alongside the parallel hashing of the
+	// files; they authenticate what they read themselves (openAuth).
+	v.cr = &Report{max: lim.MaxProblems, Top: v.top}
+	var contentErr error
+	var wg sync.WaitGroup
+	if v.sumsOK {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			contentErr = v.checkContent()
+		}()
+	}
+	hashErr := v.hashAll()
+	wg.Wait()
+	if err := errors.Join(hashErr, contentErr); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -184,9 +203,20 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, opts VerifyOptions) 
 		rep.add("", "the contents were not examined further: without a valid signature over SHA256SUMS nothing in the bundle can be trusted")
 		return rep, nil
 	}
-	if err := v.checkContent(); err != nil {
-		return nil, err
+	if v.tainted.Load() {
+		rep.add("", "the contents were not examined further: files they depend on were altered")
+		return rep, nil
 	}
+	rep.mu.Lock()
+	defer rep.mu.Unlock()
+	for _, p := range v.cr.Problems {
+		if len(rep.Problems) >= rep.max {
+			rep.More++
+			continue
+		}
+		rep.Problems = append(rep.Problems, p)
+	}
+	rep.More += v.cr.More
 	return rep, nil
 }
 
@@ -466,34 +496,64 @@ func (v *verifier) hashAll() error {
 	return nil
 }
 
-// good returns the entry at rel if it is listed and hashed correctly.
-func (v *verifier) good(rel string) *entry {
+// listedFile returns the entry at rel if it is a file SHA256SUMS lists.
+func (v *verifier) listedFile(rel string) *entry {
 	e := v.file(rel)
-	if e == nil || !e.hashed || e.badData {
+	if e == nil || !e.listed {
 		return nil
 	}
 	return e
 }
 
-// openGood opens a verified file again, re-hashing it so the bytes parsed are the bytes
-// verified.
-func (v *verifier) openGood(e *entry) io.ReadCloser {
-	return &rehashReader{rc: v.a.open(e), h: sha256.New(), want: e.sum}
+// errNotAuthentic marks content that does not hash to its SHA256SUMS line.
+var errNotAuthentic = errors.New("the file does not match SHA256SUMS")
+
+// openAuth opens a listed file for parsing, hashing it as it is read: at its end the reader
+// fails with errNotAuthentic (and marks the verification tainted) if it does not match
+// SHA256SUMS, so nothing parsed from altered bytes is reported as a finding.
+func (v *verifier) openAuth(e *entry) io.ReadCloser {
+	return &rehashReader{rc: v.a.open(e), h: sha256.New(), want: e.sum, tainted: &v.tainted}
+}
+
+// readAuth reads a small listed file whole and authenticated.
+func (v *verifier) readAuth(rel string) ([]byte, error) {
+	e := v.listedFile(rel)
+	if e == nil {
+		return nil, errors.New("missing")
+	}
+	if e.size > uint64(v.lim.MaxMetadataSize) {
+		return nil, fmt.Errorf("%d bytes, more than the limit of %d", e.size, v.lim.MaxMetadataSize)
+	}
+	rc := v.openAuth(e)
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
 
 type rehashReader struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	want [32]byte
+	rc      io.ReadCloser
+	h       hash.Hash
+	want    [32]byte
+	tainted *atomic.Bool
 }
 
 func (r *rehashReader) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	r.h.Write(p[:n])
 	if err == io.EOF && !bytes.Equal(r.h.Sum(nil), r.want[:]) {
-		return n, errors.New("the file changed while it was verified")
+		r.tainted.Store(true)
+		return n, errNotAuthentic
+	}
+	if err != nil && err != io.EOF {
+		r.tainted.Store(true) // unreadable: its content cannot be vouched for either
 	}
 	return n, err
 }
 
-func (r *rehashReader) Close() error { return r.rc.Close() }
+// Close reads what the parser left unread, so even a parser that stops early (a header
+// reader, a decoding error) learns whether the bytes it saw were authentic.
+func (r *rehashReader) Close() error {
+	_, _ = io.Copy(io.Discard, readerOnly{r})
+	return r.rc.Close()
+}
+
+type readerOnly struct{ io.Reader }

@@ -25,9 +25,9 @@ type envelopeAt struct {
 // checkContent checks manifest.json, the run chain, the coverage of the period's evidence
 // and the report's references. Only files that hashed correctly are parsed.
 func (v *verifier) checkContent() error {
-	e := v.good(ManifestFile)
+	e := v.listedFile(ManifestFile)
 	if e == nil {
-		v.rep.add(ManifestFile, "not examined: it is missing or altered")
+		v.cr.add(ManifestFile, "not examined: it is missing or not listed in SHA256SUMS")
 		return nil
 	}
 	runIndex := map[string]int{}
@@ -40,7 +40,7 @@ func (v *verifier) checkContent() error {
 	artefacts := 0
 	onHeader := func(h Manifest) error {
 		m = h
-		v.rep.Manifest = &m
+		v.rep.Manifest = &h
 		v.rep.Runs = len(m.Runs)
 		v.checkHeader(&m)
 		for i, r := range m.Runs {
@@ -58,37 +58,37 @@ func (v *verifier) checkContent() error {
 				return envelopeAt{}, false
 			}
 			if err != nil {
-				v.rep.add(m.Runs[ea.run].Path, err.Error())
+				v.cr.add(m.Runs[ea.run].Path, err.Error())
 				continue
 			}
 			return ea, true
 		}
 	}
-	rc := v.openGood(e)
+	rc := v.openAuth(e)
 	defer rc.Close()
 	_, err := decodeManifest(rc, v.lim.MaxMetadataSize, onHeader, func(a Artefact) error {
 		artefacts++
 		v.checkArtefactFiles(&a)
 		ri, known := runIndex[a.Run]
 		if !known || m.Runs[ri].Role != RolePeriod {
-			v.rep.addf(ManifestFile, "artefact %s %s names run %s, which is not a period run of the bundle", a.Kind, a.Subject, a.Run)
+			v.cr.addf(ManifestFile, "artefact %s %s names run %s, which is not a period run of the bundle", a.Kind, a.Subject, a.Run)
 			return nil
 		}
 		// Merge with the envelopes of the signed run manifests, both in (run, seq) order.
 		for {
 			if !pending {
 				if cur, pending = pull(); !pending {
-					v.rep.addf(ManifestFile, "artefact %s %s (run %s, #%d) is in no signed run manifest of the bundle", a.Kind, a.Subject, a.Run, a.Seq)
+					v.cr.addf(ManifestFile, "artefact %s %s (run %s, #%d) is in no signed run manifest of the bundle", a.Kind, a.Subject, a.Run, a.Seq)
 					return nil
 				}
 			}
 			switch {
 			case cur.run < ri || cur.run == ri && cur.seq < a.Seq:
-				v.rep.addf(m.Runs[cur.run].Path, "envelope #%d (%s %s) is not listed in manifest.json: evidence of the period left out of the bundle", cur.seq, cur.env.Kind, cur.env.Subject)
+				v.cr.addf(m.Runs[cur.run].Path, "envelope #%d (%s %s) is not listed in manifest.json: evidence of the period left out of the bundle", cur.seq, cur.env.Kind, cur.env.Subject)
 				pending = false
 				continue
 			case cur.run > ri || cur.seq > a.Seq:
-				v.rep.addf(ManifestFile, "artefact %s %s (run %s, #%d) is not in the signed run manifest (or out of order)", a.Kind, a.Subject, a.Run, a.Seq)
+				v.cr.addf(ManifestFile, "artefact %s %s (run %s, #%d) is not in the signed run manifest (or out of order)", a.Kind, a.Subject, a.Run, a.Seq)
 				return nil
 			}
 			pending = false
@@ -97,7 +97,7 @@ func (v *verifier) checkContent() error {
 		}
 	})
 	if err != nil {
-		v.rep.add(ManifestFile, err.Error())
+		v.cr.add(ManifestFile, err.Error())
 	}
 	if next != nil {
 		for {
@@ -106,24 +106,25 @@ func (v *verifier) checkContent() error {
 					break
 				}
 			}
-			v.rep.addf(m.Runs[cur.run].Path, "envelope #%d (%s %s) is not listed in manifest.json: evidence of the period left out of the bundle", cur.seq, cur.env.Kind, cur.env.Subject)
+			v.cr.addf(m.Runs[cur.run].Path, "envelope #%d (%s %s) is not listed in manifest.json: evidence of the period left out of the bundle", cur.seq, cur.env.Kind, cur.env.Subject)
 			pending = false
 		}
 	}
 	v.rep.Artefacts = artefacts
 	if err == nil && m.Counts.Artefacts != artefacts {
-		v.rep.addf(ManifestFile, "counts %d artefacts but lists %d", m.Counts.Artefacts, artefacts)
+		v.cr.addf(ManifestFile, "counts %d artefacts but lists %d", m.Counts.Artefacts, artefacts)
 	}
 	if v.rep.Manifest != nil {
 		v.checkReport(&m)
 	}
+	v.rep.Manifest = &m
 	return v.ctx.Err()
 }
 
 // checkHeader checks manifest.json's claims about signer, runs and chain.
 func (v *verifier) checkHeader(m *Manifest) {
 	if m.Signer != v.key.Fingerprint() {
-		v.rep.addf(ManifestFile, "names signer %s, but the bundle is signed by %s", m.Signer, v.key.Fingerprint())
+		v.cr.addf(ManifestFile, "names signer %s, but the bundle is signed by %s", m.Signer, v.key.Fingerprint())
 	}
 	var prev *Run
 	var lastPeriod *Run
@@ -134,48 +135,48 @@ func (v *verifier) checkHeader(m *Manifest) {
 		switch r.Role {
 		case RoleAnchor:
 			if i != 0 {
-				v.rep.addf(r.Path, "an anchor run must come first in manifest.json")
+				v.cr.addf(r.Path, "an anchor run must come first in manifest.json")
 			}
 		case RolePeriod:
 			periodDigests[r.Manifest] = true
 			if prev != nil && prev.Role != RoleAnchor && prev.Role != RolePeriod {
-				v.rep.addf(r.Path, "period runs must come before evaluation and attestation runs in manifest.json")
+				v.cr.addf(r.Path, "period runs must come before evaluation and attestation runs in manifest.json")
 			}
 			if ok {
 				switch {
 				case prev != nil && prev.Role != RoleAnchor && prev.Role != RolePeriod:
 					// reported above
 				case prev == nil && h.Previous != nil:
-					v.rep.addf(r.Path, "the first run names previous manifest %s, but the bundle does not include it as an anchor: the chain cannot be checked from its start", h.Previous)
+					v.cr.addf(r.Path, "the first run names previous manifest %s, but the bundle does not include it as an anchor: the chain cannot be checked from its start", h.Previous)
 				case prev != nil && (h.Previous == nil || *h.Previous != prev.Manifest):
-					v.rep.addf(r.Path, "the chain is broken: run %s names previous %s, but the run before it in the bundle is %s (manifest %s) — a run is missing or the order is wrong", h.ID, digestOrNull(h.Previous), prev.ID, prev.Manifest)
+					v.cr.addf(r.Path, "the chain is broken: run %s names previous %s, but the run before it in the bundle is %s (manifest %s) — a run is missing or the order is wrong", h.ID, digestOrNull(h.Previous), prev.ID, prev.Manifest)
 				}
 			}
 			lastPeriod = r
 		case RoleEvaluation:
 			if ok && (h.Evaluates == nil || !periodDigests[*h.Evaluates]) {
-				v.rep.addf(r.Path, "an evaluation run that re-evaluates no period run of the bundle")
+				v.cr.addf(r.Path, "an evaluation run that re-evaluates no period run of the bundle")
 			}
 		case RoleAttestation:
 			if ok && h.Type != manifest.TypeManual {
-				v.rep.addf(r.Path, "an attestation run of type %s, not manual", h.Type)
+				v.cr.addf(r.Path, "an attestation run of type %s, not manual", h.Type)
 			}
 		default:
-			v.rep.addf(ManifestFile, "run %s has unknown role %q", r.ID, r.Role)
+			v.cr.addf(ManifestFile, "run %s has unknown role %q", r.ID, r.Role)
 		}
 		prev = r
 		if r.Results != nil && r.Role != RoleAnchor {
 			rel := ObjectPath(DirResults, *r.Results, ".jsonl")
-			if f := v.good(rel); f == nil || f.sum != *r.Results {
-				v.rep.addf(rel, "the results of run %s are missing or altered", r.ID)
+			if f := v.listedFile(rel); f == nil || f.sum != *r.Results {
+				v.cr.addf(rel, "the results of run %s are missing or altered", r.ID)
 			}
 		}
 	}
 	switch {
 	case lastPeriod == nil:
-		v.rep.add(ManifestFile, "lists no run of the period")
+		v.cr.add(ManifestFile, "lists no run of the period")
 	case m.LastRun.ID != lastPeriod.ID || m.LastRun.Manifest != lastPeriod.Manifest:
-		v.rep.addf(ManifestFile, "claims the last run is %s (%s), but the newest period run included is %s (%s)", m.LastRun.ID, m.LastRun.Manifest, lastPeriod.ID, lastPeriod.Manifest)
+		v.cr.addf(ManifestFile, "claims the last run is %s (%s), but the newest period run included is %s (%s)", m.LastRun.ID, m.LastRun.Manifest, lastPeriod.ID, lastPeriod.Manifest)
 	}
 }
 
@@ -183,47 +184,47 @@ func (v *verifier) checkHeader(m *Manifest) {
 func (v *verifier) checkRun(r *Run) (manifest.Header, bool) {
 	for _, p := range []string{r.Path, r.Signature, r.SSHSig} {
 		if !strings.HasPrefix(p, DirRuns+"/") {
-			v.rep.addf(ManifestFile, "run %s: %q is not under runs/", r.ID, p)
+			v.cr.addf(ManifestFile, "run %s: %q is not under runs/", r.ID, p)
 			return manifest.Header{}, false
 		}
 	}
-	e := v.good(r.Path)
+	e := v.listedFile(r.Path)
 	if e == nil {
-		v.rep.addf(r.Path, "the manifest of run %s is missing or altered", r.ID)
+		v.cr.addf(r.Path, "the manifest of run %s is missing or altered", r.ID)
 		return manifest.Header{}, false
 	}
 	if e.sum != r.Manifest || int64(e.size) != r.Size {
-		v.rep.addf(r.Path, "is not manifest %s (%d bytes) as manifest.json claims", r.Manifest, r.Size)
+		v.cr.addf(r.Path, "is not manifest %s (%d bytes) as manifest.json claims", r.Manifest, r.Size)
 		return manifest.Header{}, false
 	}
 	signed := true
-	if v.good(r.Signature) == nil || v.good(r.SSHSig) == nil {
-		v.rep.addf(r.Path, "the signatures of run %s are missing or altered", r.ID)
+	if v.listedFile(r.Signature) == nil || v.listedFile(r.SSHSig) == nil {
+		v.cr.addf(r.Path, "the signatures of run %s are missing or altered", r.ID)
 		return manifest.Header{}, false
 	}
-	der, err1 := v.readSmall(r.Signature)
-	ssh, err2 := v.readSmall(r.SSHSig)
+	der, err1 := v.readAuth(r.Signature)
+	ssh, err2 := v.readAuth(r.SSHSig)
 	if err := errors.Join(err1, err2); err != nil || len(der) > maxSigFile || len(ssh) > maxSigFile {
-		v.rep.addf(r.Path, "the signatures of run %s cannot be read", r.ID)
+		v.cr.addf(r.Path, "the signatures of run %s cannot be read", r.ID)
 		return manifest.Header{}, false
 	}
 	digest := evidence.Digest(e.sum)
 	if err := v.key.VerifySSH(sign.NamespaceRun, digest, ssh); err != nil {
-		v.rep.addf(r.SSHSig, "run %s is not signed by the pinned key: %s", r.ID, strings.TrimPrefix(err.Error(), sign.ErrBadSignature.Error()+": "))
+		v.cr.addf(r.SSHSig, "run %s is not signed by the pinned key: %s", r.ID, strings.TrimPrefix(err.Error(), sign.ErrBadSignature.Error()+": "))
 		signed = false
 	}
 	if err := v.key.VerifyDER(digest, der); err != nil {
-		v.rep.addf(r.Signature, "run %s is not signed by the pinned key", r.ID)
+		v.cr.addf(r.Signature, "run %s is not signed by the pinned key", r.ID)
 		signed = false
 	}
 	if !signed {
 		return manifest.Header{}, false
 	}
-	rc := v.openGood(e)
+	rc := v.openAuth(e)
 	h, err := manifest.DecodeHeader(rc)
 	rc.Close()
 	if err != nil {
-		v.rep.addf(r.Path, "%v", err)
+		v.cr.addf(r.Path, "%v", err)
 		return manifest.Header{}, false
 	}
 	var diffs []string
@@ -256,7 +257,7 @@ func (v *verifier) checkRun(r *Run) (manifest.Header, bool) {
 		diffs = append(diffs, fmt.Sprintf("signer %s", h.Signer))
 	}
 	if len(diffs) > 0 {
-		v.rep.addf(r.Path, "the signed manifest says %s; manifest.json says otherwise", strings.Join(diffs, ", "))
+		v.cr.addf(r.Path, "the signed manifest says %s; manifest.json says otherwise", strings.Join(diffs, ", "))
 	}
 	return h, true
 }
@@ -271,12 +272,12 @@ func (v *verifier) periodEnvelopes(m *Manifest) iter.Seq2[envelopeAt, error] {
 			if r.Role != RolePeriod {
 				continue
 			}
-			e := v.good(r.Path)
+			e := v.listedFile(r.Path)
 			if e == nil || e.sum != r.Manifest {
 				continue // reported by checkRun
 			}
 			seq := 0
-			rc := v.openGood(e)
+			rc := v.openAuth(e)
 			_, err := manifest.Decode(rc, func(env evidence.Envelope) error {
 				defer func() { seq++ }()
 				if !m.Selection.Matches(env.Connector.Instance, env.Kind) {
@@ -333,7 +334,7 @@ func (v *verifier) compareEnvelope(a *Artefact, env *evidence.Envelope) {
 		diffs = append(diffs, fmt.Sprintf("%d response bodies", len(bodies)))
 	}
 	if len(diffs) > 0 {
-		v.rep.addf(ManifestFile, "artefact %s %s (run %s, #%d) differs from its signed envelope: %s", a.Kind, a.Subject, a.Run, a.Seq, strings.Join(diffs, "; "))
+		v.cr.addf(ManifestFile, "artefact %s %s (run %s, #%d) differs from its signed envelope: %s", a.Kind, a.Subject, a.Run, a.Seq, strings.Join(diffs, "; "))
 	}
 }
 
@@ -341,15 +342,15 @@ func (v *verifier) compareEnvelope(a *Artefact, env *evidence.Envelope) {
 func (v *verifier) checkArtefactFiles(a *Artefact) {
 	check := func(f File, dir string) {
 		if !strings.HasPrefix(f.Path, dir+"/") {
-			v.rep.addf(ManifestFile, "artefact %s %s: %q is not under %s/", a.Kind, a.Subject, f.Path, dir)
+			v.cr.addf(ManifestFile, "artefact %s %s: %q is not under %s/", a.Kind, a.Subject, f.Path, dir)
 			return
 		}
 		e := v.file(f.Path)
 		switch {
 		case e == nil:
-			v.rep.addf(f.Path, "referenced by artefact %s %s (run %s) but missing", a.Kind, a.Subject, a.Run)
+			v.cr.addf(f.Path, "referenced by artefact %s %s (run %s) but missing", a.Kind, a.Subject, a.Run)
 		case !e.listed || e.sum != f.Digest || int64(e.size) != f.Size:
-			v.rep.addf(f.Path, "is not %s (%d bytes) as artefact %s %s says", f.Digest, f.Size, a.Kind, a.Subject)
+			v.cr.addf(f.Path, "is not %s (%d bytes) as artefact %s %s says", f.Digest, f.Size, a.Kind, a.Subject)
 		}
 	}
 	if a.Document != nil {

@@ -19,15 +19,15 @@ import (
 func (v *verifier) checkReport(m *Manifest) {
 	for _, rel := range m.Report {
 		if !strings.HasPrefix(rel, DirReport+"/") {
-			v.rep.addf(ManifestFile, "report file %q is not under report/", rel)
+			v.cr.addf(ManifestFile, "report file %q is not under report/", rel)
 			continue
 		}
-		e := v.good(rel)
+		e := v.listedFile(rel)
 		if e == nil {
-			v.rep.addf(rel, "the report file is missing or altered")
+			v.cr.addf(rel, "the report file is missing or altered")
 			continue
 		}
-		rc := v.openGood(e)
+		rc := v.openAuth(e)
 		var err error
 		switch path.Ext(rel) {
 		case ".csv":
@@ -41,7 +41,7 @@ func (v *verifier) checkReport(m *Manifest) {
 		}
 		rc.Close()
 		if err != nil {
-			v.rep.addf(rel, "cannot be read: %v", err)
+			v.cr.addf(rel, "cannot be read: %v", err)
 		}
 	}
 }
@@ -59,19 +59,19 @@ func (v *verifier) referenceIn(from, base, href string) *entry {
 		return nil
 	}
 	if i := strings.IndexAny(href, ":/"); i >= 0 && href[i] == ':' || strings.HasPrefix(href, "//") {
-		v.rep.addf(from, "references %q outside the bundle (the report must be readable offline)", printable(href))
+		v.cr.addf(from, "references %q outside the bundle (the report must be readable offline)", printable(href))
 		return nil
 	}
 	target, _, _ := strings.Cut(href, "#")
 	target, _, _ = strings.Cut(target, "?")
 	rel := path.Join(base, target)
 	if rel == ".." || strings.HasPrefix(rel, "../") || strings.HasPrefix(rel, "/") {
-		v.rep.addf(from, "references %q outside the bundle folder", printable(href))
+		v.cr.addf(from, "references %q outside the bundle folder", printable(href))
 		return nil
 	}
 	e := v.file(rel)
 	if e == nil || !e.listed {
-		v.rep.addf(from, "references %s, which is not in the bundle", rel)
+		v.cr.addf(from, "references %s, which is not in the bundle", rel)
 		return nil
 	}
 	return e
@@ -206,7 +206,7 @@ func (v *verifier) checkRLink(rel string, l rlink) {
 			continue
 		}
 		if !strings.EqualFold(h.Value, fmt.Sprintf("%x", e.sum)) {
-			v.rep.addf(rel, "gives %s the hash %s, but it is %x", strings.TrimPrefix(e.name, v.top+"/"), printable(h.Value), e.sum)
+			v.cr.addf(rel, "gives %s the hash %s, but it is %x", strings.TrimPrefix(e.name, v.top+"/"), printable(h.Value), e.sum)
 		}
 	}
 }

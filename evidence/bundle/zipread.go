@@ -12,6 +12,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // entry is one file of an archive as its central directory describes it, checked against
@@ -327,8 +328,19 @@ func (a *archive) open(e *entry) io.ReadCloser {
 	sr := io.NewSectionReader(a.r, int64(e.data), int64(e.comp))
 	er := &entryReader{e: e, h: crc32.NewIEEE()}
 	if e.method == methodDeflate {
-		fr := flate.NewReader(sr)
+		// flate reads a byte at a time from anything that is not an io.ByteReader through a
+		// 4 KiB buffer: one pread per 4 KiB. A larger buffer makes it one per 64 KiB.
+		br := readerPool.Get().(*bufio.Reader)
+		br.Reset(sr)
+		var fr io.ReadCloser
+		if pooled, ok := flatePool.Get().(io.ReadCloser); ok {
+			fr = pooled
+			fr.(flate.Resetter).Reset(br, nil)
+		} else {
+			fr = flate.NewReader(br)
+		}
 		er.closer = fr
+		er.buf = br
 		er.r = io.LimitReader(fr, int64(e.size)+1)
 	} else {
 		er.r = io.LimitReader(sr, int64(e.size)+1)
@@ -336,7 +348,15 @@ func (a *archive) open(e *entry) io.ReadCloser {
 	return er
 }
 
+// Pools of read buffers and decompressors: a bundle has hundreds of thousands of small
+// entries, and a decompressor costs ~40 KiB to allocate.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	flatePool  sync.Pool
+)
+
 type entryReader struct {
+	buf    *bufio.Reader
 	e      *entry
 	r      io.Reader
 	closer io.Closer
@@ -380,10 +400,18 @@ func (r *entryReader) Read(p []byte) (int, error) {
 }
 
 func (r *entryReader) Close() error {
+	var err error
 	if r.closer != nil {
-		return r.closer.Close()
+		err = r.closer.Close()
+		flatePool.Put(r.closer)
+		r.closer = nil
 	}
-	return nil
+	if r.buf != nil {
+		r.buf.Reset(nil)
+		readerPool.Put(r.buf)
+		r.buf = nil
+	}
+	return err
 }
 
 // lookup returns the entry named name, or nil.
