@@ -67,6 +67,7 @@ func withFakeRegistry(t *testing.T) {
 	old := connectorRegistry
 	connectorRegistry = func() *connector.Registry { return connector.NewRegistry(fakeFactory{}) }
 	t.Cleanup(func() { connectorRegistry = old })
+	anyRuleKinds(t) // the built-in rules judge kinds of connectors the fake registry lacks
 }
 
 // collectConfig writes a config with a fresh data directory and the given connectors YAML.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/connectors"
-	"github.com/exhibit-dev/exhibit/connectors/all"
 	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/lock"
@@ -26,8 +25,12 @@ import (
 // for any other kind is an error at start-up. Tests may set it to nil (kinds not checked).
 var controlsKnownKinds = func() map[string]bool {
 	kinds := map[string]bool{}
-	for _, k := range all.Kinds() {
-		kinds[k] = true
+	r := connectorRegistry()
+	for _, typ := range r.Types() {
+		f, _ := r.Lookup(typ)
+		for _, k := range f.Kinds() {
+			kinds[k.Name] = true
+		}
 	}
 	return kinds
 }

@@ -35,6 +35,7 @@ rules:
 // controlsTestConfig writes a config with an extra rules file and returns its path.
 func controlsTestConfig(t *testing.T, extra string) string {
 	t.Helper()
+	anyRuleKinds(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "test.rules.yaml"), []byte(controlsTestRules), 0o644); err != nil {
 		t.Fatal(err)
@@ -237,4 +238,11 @@ func TestControlsCommandErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// anyRuleKinds lets the test's rules judge kinds no registered connector emits.
+func anyRuleKinds(t *testing.T) {
+	old := controlsKnownKinds
+	controlsKnownKinds = nil
+	t.Cleanup(func() { controlsKnownKinds = old })
 }
