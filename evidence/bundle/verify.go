@@ -127,10 +127,10 @@ type verifier struct {
 	// because conclusions drawn from altered content are noise next to "altered".
 	cr      *Report
 	tainted atomic.Bool
-	top    string
-	key    *sign.Verifier
-	opts   VerifyOptions
-	sumsOK bool
+	top     string
+	key     *sign.Verifier
+	opts    VerifyOptions
+	sumsOK  bool
 }
 
 // Verify checks the bundle in r (size bytes) straight from the archive, extracting nothing:
