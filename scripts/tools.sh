@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Makes sure the standard tools the tests run are installed: the auditor's tools
+# (sha256sum, openssl, ssh-keygen, unzip) are part of what the tests prove. On a fresh
+# Debian machine without them, installs them with apt-get (as root, or through sudo).
+set -euo pipefail
+need=()
+command -v sha256sum >/dev/null || need+=(coreutils)
+command -v openssl >/dev/null || need+=(openssl)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v unzip >/dev/null || need+=(unzip)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing ${need[*]} (needed by the tests)" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
