@@ -75,8 +75,14 @@ var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
 // names the object: the connector then records a gap, and evidence is never lost silently.
 // Error responses (4xx, 5xx) are recorded like any other: they are the provenance of gaps.
 //
+// A request whose context carries an ExchangeFilter (see WithExchangeFilter) has its body
+// passed through the filter after redaction and before hashing and storing: the stored
+// body, the body handed to the caller, the exchange's redactions and URL, the transport's
+// errors and its debug log all show the filtered form. A filter error fails the request.
+//
 // Requests without a Recorder pass through unrecorded and unredacted (token endpoints,
-// downloads); they are still observed and logged without headers.
+// downloads); they are still observed and logged without headers, with the sanitised URL
+// (and filtered, if the request has a filter: its body is then read and filtered too).
 //
 // Request headers (Authorization, X-Amz-Security-Token, Cookie, ...) and request bodies are
 // never recorded or logged. Response headers are not recorded except the request id.
@@ -113,6 +119,7 @@ var _ http.RoundTripper = (*transport)(nil)
 // RoundTrip implements http.RoundTripper.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	filter := ExchangeFilterFrom(ctx)
 	start := t.opts.Now()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
@@ -120,17 +127,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.observe(req, 0, t.opts.Now().Sub(start), false, 0)
 		if t.opts.Logger.Enabled(ctx, slog.LevelDebug) {
 			t.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "upstream request failed",
-				slog.String("method", method(req)), slog.String("url", SanitizeURL(req.URL)),
+				slog.String("method", method(req)), slog.String("url", filteredURL(req.URL, filter)),
 				slog.String("error", err.Error()))
 		}
 		return nil, err
 	}
 	rec := RecorderFrom(ctx)
-	if rec == nil {
+	if rec == nil && filter == nil {
 		t.passThrough(ctx, req, resp, start)
 		return resp, nil
 	}
-	return t.capture(ctx, rec, req, resp, start)
+	return t.capture(ctx, rec, filter, req, resp, start)
 }
 
 func method(req *http.Request) string {
@@ -140,9 +147,11 @@ func method(req *http.Request) string {
 	return req.Method
 }
 
-// capture reads, redacts and stores the body of a recorded exchange.
-func (t *transport) capture(ctx context.Context, rec *Recorder, req *http.Request, resp *http.Response, start time.Time) (*http.Response, error) {
-	m, u := method(req), SanitizeURL(req.URL)
+// capture reads the body of a recorded or filtered exchange; a recorded one's body is
+// redacted and stored, a filtered one's passed through the filter (after redaction). An
+// unrecorded filtered exchange is neither redacted nor stored, like any unrecorded one.
+func (t *transport) capture(ctx context.Context, rec *Recorder, filter ExchangeFilter, req *http.Request, resp *http.Response, start time.Time) (*http.Response, error) {
+	m, u := method(req), filteredURL(req.URL, filter)
 	body, err := t.readBody(resp)
 	resp.Body.Close()
 	if err != nil {
@@ -155,26 +164,38 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, req *http.Reques
 		return nil, err
 	}
 	contentType := resp.Header.Get("Content-Type")
-	redacted, reds := t.opts.Redactor.Redact(contentType, body)
-	d := evidence.Sum(redacted)
-	if err := t.opts.putBody(ctx, d, redacted); err != nil {
-		err = AsGap(evidence.StatusFailed, fmt.Errorf("could not store response body %s of %s %s: %w", d, m, u, t.opts.Redactor.RedactError(err)))
-		t.observe(req, resp.StatusCode, t.opts.Now().Sub(start), false, int64(len(body)))
-		t.logFailure(ctx, m, u, err)
-		return nil, err
+	redacted, reds := body, []evidence.Redaction(nil)
+	if rec != nil {
+		redacted, reds = t.opts.Redactor.Redact(contentType, body)
+	}
+	if filter != nil {
+		out, freds, err := filter.FilterBody(resp.StatusCode, contentType, redacted)
+		if err != nil {
+			err = AsGap(evidence.StatusFailed, fmt.Errorf("could not filter the response body of %s %s (status %d): %w", m, u, resp.StatusCode, t.opts.Redactor.RedactError(err)))
+			t.observe(req, resp.StatusCode, t.opts.Now().Sub(start), false, int64(len(body)))
+			t.logFailure(ctx, m, u, err)
+			return nil, err
+		}
+		redacted = out
+		reds = append(reds, freds...)
+	}
+	var x evidence.Exchange
+	if rec != nil {
+		d := evidence.Sum(redacted)
+		if err := t.opts.putBody(ctx, d, redacted); err != nil {
+			err = AsGap(evidence.StatusFailed, fmt.Errorf("could not store response body %s of %s %s: %w", d, m, u, t.opts.Redactor.RedactError(err)))
+			t.observe(req, resp.StatusCode, t.opts.Now().Sub(start), false, int64(len(body)))
+			t.logFailure(ctx, m, u, err)
+			return nil, err
+		}
+		x.Body = evidence.ObjectRef{Digest: d, Size: int64(len(redacted)), MediaType: mediaTypeOf(contentType)}
 	}
 	end := t.opts.Now()
-	x := evidence.Exchange{
-		Method:     m,
-		URL:        u,
-		Status:     resp.StatusCode,
-		RequestID:  RequestID(resp.Header),
-		StartedAt:  start.UTC(),
-		DurationMS: end.Sub(start).Milliseconds(),
-		Body:       evidence.ObjectRef{Digest: d, Size: int64(len(redacted)), MediaType: mediaTypeOf(contentType)},
-		Redactions: reds,
+	x.Method, x.URL, x.Status, x.RequestID = m, u, resp.StatusCode, RequestID(resp.Header)
+	x.StartedAt, x.DurationMS, x.Redactions = start.UTC(), end.Sub(start).Milliseconds(), reds
+	if rec != nil {
+		rec.Add(x)
 	}
-	rec.Add(x)
 
 	resp.Body = io.NopCloser(bytes.NewReader(redacted))
 	// A HEAD response's Content-Length describes the body a GET would return; keep it.
@@ -192,10 +213,14 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, req *http.Reques
 		for _, r := range reds {
 			n += r.Count
 		}
-		t.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "upstream exchange",
+		msg, body := "upstream exchange", x.Body.Digest.String()
+		if rec == nil {
+			msg, body = "upstream exchange (filtered, not recorded)", ""
+		}
+		t.opts.Logger.LogAttrs(ctx, slog.LevelDebug, msg,
 			slog.String("method", m), slog.String("url", u), slog.Int("status", resp.StatusCode),
 			slog.String("request_id", x.RequestID), slog.Duration("duration", end.Sub(start)),
-			slog.Int64("bytes", x.Body.Size), slog.String("body", d.String()),
+			slog.Int64("bytes", int64(len(redacted))), slog.String("body", body),
 			slog.Int("redactions", n), slog.Bool("throttled", throttled))
 	}
 	return resp, nil
