@@ -95,7 +95,7 @@ func TestExchangeFilter(t *testing.T) {
 		{name: "filter error fails a recorded request", who: person, filter: &testFilter{fail: errors.New("not JSON at offset 3")}, record: true,
 			wantSeen: redactedBody, wantErrMsg: "could not filter the response body of GET " + srv.URL + "/people/" + pseudonym + " (status 200): not JSON at offset 3"},
 		{name: "filter error fails an unrecorded request", who: person, filter: &testFilter{fail: errors.New("bad body")},
-			wantSeen: `{"value":[{"userPrincipalName":"` + person + `","password":"s3cr3t-value"},{"userPrincipalName":"` + person + `"}]}`,
+			wantSeen:   `{"value":[{"userPrincipalName":"` + person + `","password":"s3cr3t-value"},{"userPrincipalName":"` + person + `"}]}`,
 			wantErrMsg: "could not filter the response body of GET " + srv.URL + "/people/" + pseudonym + " (status 200): bad body"},
 	}
 	for _, tt := range tests {
