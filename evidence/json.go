@@ -32,6 +32,10 @@ func CheckDuplicateKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := checkValue(dec, ""); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The tokenizer reports a value cut short as a plain EOF.
+			return fmt.Errorf("truncated JSON: %w", io.ErrUnexpectedEOF)
+		}
 		return err
 	}
 	return nil
