@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
@@ -26,6 +27,8 @@ type fakeFactory struct{}
 type fakeSettings struct {
 	Count int    `yaml:"count"`
 	Fail  string `yaml:"fail"`
+	// Hang, after the documents, prints "emitted" and blocks until the process is killed.
+	Hang bool `yaml:"hang"`
 }
 
 func (fakeFactory) Type() string                        { return "fake" }
@@ -54,6 +57,11 @@ func (c *fakeConnector) Collect(ctx context.Context, emit func(evidence.Artefact
 		if err := emit(evidence.Artefact{Kind: "fake.thing", Subject: fmt.Sprintf("fake:%s:%d", c.instance, i), Document: []byte(doc)}); err != nil {
 			return err
 		}
+	}
+	if c.s.Hang {
+		fmt.Println("emitted")
+		<-ctx.Done()
+		select {} // ignores its context, like a stuck SDK call: only kill -9 ends it
 	}
 	if c.s.Fail != "" {
 		return errors.New(c.s.Fail)
@@ -252,6 +260,12 @@ func TestRunsListShowAndReindex(t *testing.T) {
 
 // TestMain lets the test binary hold a data directory's lock as another process would.
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv("EXHIBIT_TEST_COLLECT"); cfg != "" {
+		// exhibit collect with the fake connectors, as a process of its own.
+		connectorRegistry = func() *connector.Registry { return connector.NewRegistry(fakeFactory{}) }
+		controlsKnownKinds = nil
+		os.Exit(run(context.Background(), []string{"--config", cfg, "collect"}))
+	}
 	if dir := os.Getenv("EXHIBIT_TEST_HOLD_LOCK"); dir != "" {
 		l, err := lock.Acquire(context.Background(), dir, 0, "exhibit serve")
 		if err != nil {
@@ -291,5 +305,52 @@ func TestSecondCollectIsRefused(t *testing.T) {
 	out, _, _ := execExhibit(t, "--config", cfg, "runs", "list", "--format", "json")
 	if strings.TrimSpace(out) != "[]" {
 		t.Errorf("runs after a refused collect: %s", out)
+	}
+}
+
+func TestKilledCollectIsRecoveredAndCheckStaysClean(t *testing.T) {
+	withFakeRegistry(t)
+	cfg, _ := collectConfig(t, twoConnectors)
+	if _, errOut, code := execExhibit(t, "--config", cfg, "collect"); code != 0 {
+		t.Fatalf("first collect: exit %d: %s", code, errOut)
+	}
+	// A second collect is killed (kill -9) in the middle of its run.
+	hanging, _ := collectConfig(t, "")
+	os.Remove(hanging)
+	text, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(hanging, []byte(strings.Replace(string(text), "count: 3", "count: 3\n      hang: true", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "EXHIBIT_TEST_COLLECT="+hanging)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); strings.TrimSpace(line) != "emitted" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("collect process said %q", line)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	// The next collect seals the killed run as interrupted, then chains onto it.
+	out, errOut, code := execExhibit(t, "--config", cfg, "collect")
+	if code != 0 || !strings.Contains(out, "recovered run") || !strings.Contains(out, "sealed as interrupted") {
+		t.Fatalf("collect after the kill: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = execExhibit(t, "--config", cfg, "runs", "list", "--format", "json")
+	var runs []runJSON
+	if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != 3 {
+		t.Fatalf("runs: %v\n%s", err, out)
+	}
+	if runs[1].Outcome != "interrupted" || runs[0].Previous != runs[1].Manifest || runs[1].Previous != runs[2].Manifest {
+		t.Errorf("chain after recovery: %+v", runs)
+	}
+	if out, errOut, code := execExhibit(t, "--config", cfg, "check"); code != 0 {
+		t.Errorf("exhibit check after the kill: exit %d\n%s%s", code, out, errOut)
 	}
 }
