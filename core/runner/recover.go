@@ -90,6 +90,11 @@ func (r *Runner) recoverOne(ctx context.Context, lk *lock.Lock, dir string, seal
 		if rerr := os.Rename(dir, broken); rerr != nil {
 			return nil, errors.Join(err, rerr)
 		}
+		if r.Index != nil { // the journal directory is named after its run
+			if err := r.Index.DeleteRun(ctx, filepath.Base(dir)); err != nil {
+				log.Warn("could not remove the unsealed run from the index", "run", filepath.Base(dir), "err", err)
+			}
+		}
 		return nil, nil
 	}
 	if ri, ok := sealed[jr.ID]; ok {
