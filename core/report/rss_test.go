@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,22 @@ func rssChild(dir string) error {
 	}
 	tmp := filepath.Join(dir, "tmp")
 	os.MkdirAll(tmp, 0o700)
+	if prof := os.Getenv("EXHIBIT_TEST_BUNDLE_HEAPPROF"); prof != "" {
+		go func() {
+			var max uint64
+			for {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapAlloc > max+(8<<20) {
+					max = ms.HeapAlloc
+					f, _ := os.Create(prof)
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
 	sum, err := BuildBundle(ctx, Sources{Repo: repo, Index: ix, Engine: eng, Signer: signer}, BundleOptions{
 		Framework: controls.ISO27001, From: day(1).Add(-2 * time.Hour), To: day(31), Output: filepath.Join(dir, "out.zip"), TempDir: tmp})
 	if err != nil {
@@ -67,9 +84,12 @@ func rssChild(dir string) error {
 	if err != nil {
 		return err
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	for _, line := range strings.Split(string(status), "\n") {
 		if strings.HasPrefix(line, "VmHWM:") {
-			fmt.Printf("%s artefacts=%d uncompressed=%d\n", line, sum.Manifest.Counts.Artefacts, sum.Uncompressed)
+			fmt.Printf("%s artefacts=%d uncompressed=%d go-sys=%dMiB heap-sys=%dMiB stacks=%dMiB\n", line, sum.Manifest.Counts.Artefacts,
+				sum.Uncompressed, ms.Sys>>20, ms.HeapSys>>20, ms.StackSys>>20)
 		}
 	}
 	return nil

@@ -358,6 +358,7 @@ func (w *Writer) worker() {
 	defer w.wg.Done()
 	sp := &spool{memLimit: 4 << 20, dir: w.opts.TempDir}
 	defer sp.reset()
+	buf := make([]byte, 128<<10) // io.Copy would allocate 32 KiB per entry
 	var fw *flate.Writer
 	for j := range w.jobs {
 		if w.ctx.Err() != nil {
@@ -366,7 +367,7 @@ func (w *Writer) worker() {
 		if fw == nil && w.opts.Compression == Deflate {
 			fw, _ = flate.NewWriter(nil, flate.BestSpeed)
 		}
-		if err := w.writeEntry(j, sp, fw); err != nil {
+		if err := w.writeEntry(j, sp, fw, buf); err != nil {
 			w.fail(fmt.Errorf("could not bundle %s: %w", j.rel, err))
 		}
 		sp.reset()
@@ -374,7 +375,7 @@ func (w *Writer) worker() {
 }
 
 // writeEntry reads one source, compresses it into the spool and appends it to the archive.
-func (w *Writer) writeEntry(j job, sp *spool, fw *flate.Writer) error {
+func (w *Writer) writeEntry(j job, sp *spool, fw *flate.Writer, buf []byte) error {
 	rc, err := j.open(w.ctx)
 	if err != nil {
 		return err
@@ -391,7 +392,7 @@ func (w *Writer) writeEntry(j job, sp *spool, fw *flate.Writer) error {
 		fw.Reset(sp)
 		dst = fw
 	}
-	size, err := io.Copy(dst, io.TeeReader(rc, io.MultiWriter(sinks...)))
+	size, err := io.CopyBuffer(dst, io.TeeReader(rc, io.MultiWriter(sinks...)), buf)
 	rc.Close()
 	if err != nil {
 		return err
