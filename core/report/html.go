@@ -169,8 +169,8 @@ th{background:#f4f6f8}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 {{if or .Failing .Other}}
 <h3>Evidence</h3>
 <table><tr><th>Result</th><th>Rule</th><th>Artefact</th><th>Collected</th><th>Document</th><th>Decided by</th></tr>
-{{- range .Failing}}<tr><td><span class="s {{.Outcome}}">{{.Outcome}}</span></td><td><code>{{.Rule}}</code></td><td>{{.Kind}}<br>{{.Subject}}</td><td>{{ts .CollectedAt}}<br><span class="note">run {{.Run}}</span></td><td>{{with .Document}}<a class="mono" href="{{up .Path}}">{{short .Digest.String}}</a>{{end}}</td><td class="mono">{{.Detail}}</td></tr>{{end}}
-{{- range .Other}}<tr><td><span class="s {{.Outcome}}">{{.Outcome}}</span></td><td><code>{{.Rule}}</code></td><td>{{.Kind}}<br>{{.Subject}}</td><td>{{ts .CollectedAt}}<br><span class="note">run {{.Run}}</span></td><td>{{with .Document}}<a class="mono" href="{{up .Path}}">{{short .Digest.String}}</a>{{end}}</td><td class="mono">{{.Detail}}</td></tr>{{end}}
+{{- range .Failing}}<tr><td><span class="s {{.Outcome}}">{{.Outcome}}</span></td><td><code>{{.Rule}}</code></td><td>{{.Kind}}<br>{{.Subject}}</td><td>{{ts .CollectedAt}}<br><span class="note">run {{with runPath $.Meta.Runs .Run}}<a href="{{.}}">{{end}}{{.Run}}{{if runPath $.Meta.Runs .Run}}</a>{{end}}</span></td><td>{{with .Document}}<a class="mono" href="{{up .Path}}">{{short .Digest.String}}</a>{{end}}</td><td class="mono">{{.Detail}}</td></tr>{{end}}
+{{- range .Other}}<tr><td><span class="s {{.Outcome}}">{{.Outcome}}</span></td><td><code>{{.Rule}}</code></td><td>{{.Kind}}<br>{{.Subject}}</td><td>{{ts .CollectedAt}}<br><span class="note">run {{with runPath $.Meta.Runs .Run}}<a href="{{.}}">{{end}}{{.Run}}{{if runPath $.Meta.Runs .Run}}</a>{{end}}</span></td><td>{{with .Document}}<a class="mono" href="{{up .Path}}">{{short .Digest.String}}</a>{{end}}</td><td class="mono">{{.Detail}}</td></tr>{{end}}
 </table>
 {{if lt .Listed .Total}}<p class="note">{{.Listed}} of {{.Total}} results shown (failures first); <a href="../manifest.json">manifest.json</a> lists every artefact with its controls and results.</p>{{end}}
 {{end}}
@@ -179,8 +179,8 @@ th{background:#f4f6f8}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospa
 
 <h2 id="runs">Runs</h2>
 <p class="note">Each run manifest is signed; each names the digest of the one before it, so a run removed between the first and the last would break the chain.</p>
-<table><tr><th>Run</th><th>Role</th><th>Type</th><th>Started</th><th>Outcome</th><th>Manifest</th></tr>
-{{- range .Meta.Runs}}<tr><td>{{.ID}}</td><td>{{.Role}}</td><td>{{.Type}}</td><td>{{ts .StartedAt}}</td><td>{{.Outcome}}</td><td><a class="mono" href="{{up .Path}}">{{short .Manifest.String}}</a></td></tr>{{end}}
+<table><tr><th>Run</th><th>Role</th><th>Type</th><th>Started</th><th>Outcome</th><th>Manifest</th><th>Results</th></tr>
+{{- range .Meta.Runs}}<tr><td>{{.ID}}</td><td>{{.Role}}</td><td>{{.Type}}</td><td>{{ts .StartedAt}}</td><td>{{.Outcome}}</td><td><a class="mono" href="{{up .Path}}">{{short .Manifest.String}}</a></td><td>{{if and .Results (ne .Role "anchor")}}<a class="mono" href="../results/{{.Results.String}}.jsonl">{{short .Results.String}}</a>{{end}}</td></tr>{{end}}
 </table>
 </body>
 </html>

@@ -2,8 +2,16 @@ package bundle
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -102,5 +110,74 @@ func TestVerifyTrust(t *testing.T) {
 				t.Errorf("the warning does not say trust was not pinned: %s", rep.Warnings[0])
 			}
 		})
+	}
+}
+
+// TestZip64EntryCount writes more entries than the 16-bit count of a plain zip holds, so
+// the zip64 end records are used, and reads the archive back with our reader, archive/zip
+// and (if installed) Info-ZIP's unzip.
+func TestZip64EntryCount(t *testing.T) {
+	const n = 70_000
+	path := filepath.Join(t.TempDir(), "many.zip")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, err := newZipWriter(out, t.TempDir(), day0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		data := []byte(strconv.Itoa(i))
+		if err := zw.add(zipHeader{name: fmt.Sprintf("top/raw/%06d", i), method: methodStore, crc: crc32.ChecksumIEEE(data),
+			size: uint64(len(data)), comp: uint64(len(data))}, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.close(); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	data := readFile(t, path)
+	var problems []string
+	a, err := readArchive(bytes.NewReader(data), int64(len(data)), DefaultLimits, func(p, m string) { problems = append(problems, p+": "+m) })
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("readArchive: %v %v", err, problems)
+	}
+	if len(a.entries) != n {
+		t.Fatalf("read %d entries, want %d", len(a.entries), n)
+	}
+	e := a.lookup("top/raw/069999")
+	if e == nil {
+		t.Fatal("last entry not found")
+	}
+	got, err := io.ReadAll(a.open(e))
+	if err != nil || string(got) != "69999" {
+		t.Fatalf("last entry: %q, %v", got, err)
+	}
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatalf("archive/zip: %v", err)
+	}
+	if len(zr.File) != n {
+		t.Errorf("archive/zip reads %d entries", len(zr.File))
+	}
+	zr.Close()
+	if _, err := exec.LookPath("unzip"); err == nil {
+		if out, err := exec.Command("unzip", "-tqq", path).CombinedOutput(); err != nil {
+			t.Errorf("unzip -t: %v\n%s", err, out)
+		}
+	}
+}
+
+// TestUnzipReadsBundles checks a real bundle with Info-ZIP's unzip, which auditors use.
+func TestUnzipReadsBundles(t *testing.T) {
+	requireTool(t, "unzip")
+	f := newFixture(t, fixtureOptions{runs: 1, perRun: 2})
+	for _, comp := range []Compression{Deflate, Store} {
+		path, _ := f.build(t, buildOptions{compression: comp})
+		if out, err := exec.Command("unzip", "-tq", path).CombinedOutput(); err != nil {
+			t.Errorf("unzip -t: %v\n%s", err, out)
+		}
 	}
 }
