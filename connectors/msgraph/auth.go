@@ -25,7 +25,7 @@ import (
 type authClient struct{ c *http.Client }
 
 func (a authClient) Do(req *http.Request) (*http.Response, error) {
-	return a.c.Do(req.WithContext(unrecorded{req.Context()}))
+	return a.c.Do(req.WithContext(connector.Unrecorded(req.Context())))
 }
 
 var _ policy.Transporter = authClient{}
@@ -130,7 +130,7 @@ func checkCredential(ctx context.Context, cfg *tenantConfig, cred azcore.TokenCr
 		return nil
 	}
 	// EnableCAE as Kiota asks for it: azidentity caches CAE and non-CAE tokens apart.
-	_, err := cred.GetToken(unrecorded{ctx}, policy.TokenRequestOptions{Scopes: []string{cfg.endpoint + "/.default"}, EnableCAE: true})
+	_, err := cred.GetToken(connector.Unrecorded(ctx), policy.TokenRequestOptions{Scopes: []string{cfg.endpoint + "/.default"}, EnableCAE: true})
 	if err != nil {
 		return fmt.Errorf("could not authenticate to Entra tenant %s as application %s: %s", cfg.TenantID, cfg.ClientID, authFailure(err))
 	}

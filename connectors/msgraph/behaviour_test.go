@@ -1,12 +1,9 @@
 package msgraph
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,7 +12,6 @@ import (
 	"github.com/exhibit-dev/exhibit/connectors/msgraph/sim"
 	"github.com/exhibit-dev/exhibit/connectors/simkit"
 	"github.com/exhibit-dev/exhibit/evidence"
-	"github.com/exhibit-dev/exhibit/evidence/store"
 	"github.com/exhibit-dev/exhibit/evidence/store/mem"
 )
 
@@ -216,99 +212,6 @@ func TestForbiddenAndNotLicensedAreGaps(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestPseudonymisation(t *testing.T) {
-	const setting = "pseudonymise: {fields: [userPrincipalName, mail, displayName, deviceName], key_env: PSEUDONYM_KEY}\n"
-	env := map[string]string{"PSEUDONYM_KEY": "a-32-byte-test-key-not-a-secret!"}
-	h := newHarness(t, sim.Options{}, setting, env)
-	first, err := h.collect(t, context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := h.collectWith(t, h.newConnector(t, sim.DemoSettings(h.srv.URL)+setting))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for kind, a := range first {
-		if status(a) == evidence.StatusOK && !bytes.Equal(a.Document, second[kind].Document) {
-			t.Errorf("%s: document differs between runs: pseudonyms are not stable", kind)
-		}
-	}
-	// No original value in any document or stored object.
-	values := h.sim.PersonalValues()
-	check := func(where string, b []byte) {
-		low := bytes.ToLower(b)
-		for _, v := range values {
-			if bytes.Contains(low, []byte(strings.ToLower(v))) {
-				t.Errorf("%s contains %q", where, v)
-			}
-		}
-	}
-	for kind, a := range first {
-		check(kind+" document", a.Document)
-		check(kind+" error", []byte(a.Error))
-		for _, x := range a.Exchanges {
-			u, err := url.PathUnescape(x.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(kind+" exchange URL", []byte(u))
-		}
-	}
-	stored := 0
-	err = h.store.List(context.Background(), func(info store.Info) error {
-		rc, err := h.store.Get(context.Background(), info.Digest)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
-		check("stored object "+info.Digest.String(), b)
-		stored++
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored == 0 {
-		t.Error("no raw body stored at all: policy endpoints must still be recorded")
-	}
-	// The artefact says what it pseudonymised; person exchanges are recorded without body.
-	reg := first[KindMFARegistration]
-	if strings.Join(reg.Pseudonymised, ",") != "users[].userDisplayName,users[].userPrincipalName" {
-		t.Errorf("registration details pseudonymised %v", reg.Pseudonymised)
-	}
-	for _, x := range reg.Exchanges {
-		if x.Body.Size != 0 || len(x.Redactions) != 1 || x.Redactions[0].Rule != RedactionPseudonymisedBody {
-			t.Errorf("person exchange %s %s: body %v, redactions %v", x.Method, x.URL, x.Body, x.Redactions)
-		}
-	}
-	if got := first[KindManagedDevices].Pseudonymised; strings.Join(got, ",") != "devices[].deviceName,devices[].userPrincipalName" {
-		t.Errorf("managed devices pseudonymised %v", got)
-	}
-	// The break-glass accounts were configured by UPN and are still found.
-	bg := decodeDoc(t, first[KindBreakGlass])
-	for _, acc := range bg["accounts"].([]any) {
-		a := acc.(map[string]any)
-		if a["exists"] != true || !strings.HasPrefix(a["userPrincipalName"].(string), pseudonymPrefix) {
-			t.Errorf("break-glass account %v", a)
-		}
-	}
-	// Another key gives other pseudonyms.
-	h.env["PSEUDONYM_KEY"] = "another-key-another-key-another!"
-	third, err := h.collectWith(t, h.newConnector(t, sim.DemoSettings(h.srv.URL)+setting))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(third[KindMFARegistration].Document, first[KindMFARegistration].Document) {
-		t.Error("a different key gave the same pseudonyms")
-	}
-	// Without the key nothing is collected.
-	delete(h.env, "PSEUDONYM_KEY")
-	if _, err := h.collectWith(t, h.newConnector(t, sim.DemoSettings(h.srv.URL)+setting)); err == nil || !strings.Contains(err.Error(), "pseudonymisation key") {
-		t.Errorf("collect without the key: %v", err)
 	}
 }
 

@@ -23,8 +23,8 @@ import (
 //	Kiota request adapter (auth provider, URL templates, error mapping)
 //	  → retryTransport (Retry-After, MaxAttempts, MaxRetryAfter)
 //	  → limitTransport (per endpoint class)
-//	  → pseudonymTransport (personal-data responses, when configured)
-//	  → Options.HTTPClient's transport (capture, redaction, store)
+//	  → pseudonymTransport (personal-data requests get the pseudonymiser as exchange filter)
+//	  → Options.HTTPClient's transport (capture, redaction, exchange filter, store)
 type client struct {
 	cfg     *tenantConfig
 	graph   *msgraphsdk.GraphServiceClient
@@ -51,7 +51,7 @@ func newClient(cfg *tenantConfig, opts connector.Options, auth interface {
 		base = hc.Transport
 	}
 	lim := newLimiter(clock, cfg.limits)
-	var rt http.RoundTripper = &pseudonymTransport{next: base, pseud: pseud, clock: clock}
+	var rt http.RoundTripper = &pseudonymTransport{next: base, pseud: pseud}
 	rt = &limitTransport{next: rt, limiter: lim}
 	rt = &retryTransport{next: rt, clock: clock, limits: opts.Limits}
 	httpClient := &http.Client{Transport: rt}

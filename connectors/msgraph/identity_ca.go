@@ -239,7 +239,8 @@ func (r *run) breakGlassDocument(ctx context.Context) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			keys, err := r.c.listAll(ctx, ri)
+			// A key's display name is chosen by its owner ("Alice's YubiKey"): personal data.
+			keys, err := r.c.listAll(withPersonalData(ctx), ri)
 			if err != nil {
 				return nil, err
 			}

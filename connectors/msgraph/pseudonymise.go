@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/evidence"
@@ -28,17 +30,24 @@ import (
 // linkable across runs) while the store alone does not reveal who it is.
 //
 // The capturing transport stores raw response bodies, and those would hold the original
-// names. The pseudonymiser therefore works on the HTTP layer, on the response bodies of the
-// endpoints that return people (users, registration details, sign-in and audit logs,
-// managed devices), before anything else reads them. Since the capturing transport sits
-// below every transport a connector can add (it is inside Options.HTTPClient), such
-// requests are sent with the exchange recorder hidden from it: it neither stores their
-// bodies nor records them, and this layer records the exchange itself (method, URL, status,
-// request id, timing) with no body and a redaction entry "pseudonymised_body_not_stored".
-// So with pseudonymisation on, no original name reaches the store, at the price that the
-// raw bodies of person endpoints are not kept for re-performance; policy endpoints are
-// recorded in full as usual. If the transport learns to apply a per-request body filter
-// before it stores a body, pseudonymiseJSON is that filter and the bodies can be kept.
+// names; it sits below every transport a connector can add (it is inside
+// Options.HTTPClient), so a rewrite above it would come too late. The requests whose
+// responses name people (users, registration details, sign-in and audit logs, managed
+// devices; marked by withPersonalData) therefore carry the pseudonymiser as the capturing
+// transport's connector.ExchangeFilter: after redaction and before hashing, it pseudonymises
+// the configured properties of JSON bodies (and e-mail-like values in every string of an
+// error body, and in non-JSON bodies), and e-mail-like values in the recorded URL (a lookup
+// by UPN). The transport stores the pseudonymised body, hands the same bytes to the SDK,
+// and lists on the exchange what was replaced where ({pseudonym
+// $.value[*].userPrincipalName 999}). So no original name reaches the store, and an
+// auditor can still re-derive every document from the stored raw bodies: they are exactly
+// the bytes the document was derived from. Policy endpoints are not filtered.
+//
+// pseudonymTransport attaches a fresh filter to each personal-data request and checks that
+// the transport below applied it. If it did not (Options.HTTPClient without the capturing
+// transport, so nothing is stored), it pseudonymises the body itself: documents never name
+// anyone, whatever the HTTP client. Manifests written before the filter existed carry the
+// redaction rule "pseudonymised_body_not_stored" on person exchanges, which had no body.
 
 // pseudonymFields maps the configurable field names to the Graph properties they cover.
 var pseudonymFields = map[string][]string{
@@ -62,10 +71,6 @@ func pseudonymFieldNames() []string {
 // pseudonymPrefix marks a pseudonym, so documents say what they hold.
 const pseudonymPrefix = "psn:"
 
-// RedactionPseudonymisedBody is the redaction rule recorded on an exchange whose body was
-// not stored because it held personal data that had to be pseudonymised first.
-const RedactionPseudonymisedBody = "pseudonymised_body_not_stored"
-
 // pseudonymiser replaces personal values with keyed pseudonyms. It is safe for concurrent use.
 type pseudonymiser struct {
 	key   []byte
@@ -84,54 +89,117 @@ func newPseudonymiser(key []byte, fields []string) *pseudonymiser {
 
 // pseudonym returns the pseudonym of a value. Empty values stay empty: there is nobody to hide.
 func (p *pseudonymiser) pseudonym(v string) string {
+	out, _ := p.pseudonymOf(v)
+	return out
+}
+
+// pseudonymOf returns the pseudonym of a value and whether it replaced one (false for an
+// empty value and for a pseudonym).
+func (p *pseudonymiser) pseudonymOf(v string) (string, bool) {
 	v = strings.ToLower(strings.TrimSpace(v))
 	if v == "" || strings.HasPrefix(v, pseudonymPrefix) {
-		return v
+		return v, false
 	}
 	m := hmac.New(sha256.New, p.key)
 	m.Write([]byte(v))
-	return pseudonymPrefix + hex.EncodeToString(m.Sum(nil)[:16])
+	return pseudonymPrefix + hex.EncodeToString(m.Sum(nil)[:16]), true
 }
 
-// pseudonymiseJSON replaces the configured properties anywhere in a JSON body. Numbers are
-// kept as written. It returns the body unchanged if it is not JSON (an empty body, an HTML
-// error page): there is no property to find in it.
-func (p *pseudonymiser) pseudonymiseJSON(body []byte) ([]byte, error) {
-	if len(bytes.TrimSpace(body)) == 0 || !json.Valid(body) {
-		return body, nil
+// pseudonymiseBody pseudonymises a response body of a personal-data request: the configured
+// properties anywhere in a JSON body, and e-mail-like values in every other string of an
+// error body (Graph's messages quote the key of a lookup) or anywhere in a body that is not
+// JSON (an HTML error page). It returns the body itself when nothing was replaced, and one
+// redaction per location where something was (array indices collapsed to [*]).
+func (p *pseudonymiser) pseudonymiseBody(status int, body []byte) ([]byte, []evidence.Redaction, error) {
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return body, nil, nil
+	case json.Valid(body):
+		return p.pseudonymiseJSON(body, status >= http.StatusBadRequest)
 	}
+	out, n := p.replaceEmails(string(body))
+	if n == 0 {
+		return body, nil, nil
+	}
+	return []byte(out), []evidence.Redaction{{Rule: connector.RulePseudonym, Location: "body", Count: n}}, nil
+}
+
+// pseudonymiseJSON replaces the configured properties anywhere in a JSON body and, with
+// freeText, e-mail-like values in every other string. Numbers are kept as written; keys
+// come out sorted.
+func (p *pseudonymiser) pseudonymiseJSON(body []byte, freeText bool) ([]byte, []evidence.Redaction, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("could not decode a response body to pseudonymise it: %w", err)
+		return nil, nil, fmt.Errorf("could not decode a response body to pseudonymise it: %w", err)
 	}
-	v = p.walk(v, "")
+	w := jsonWalk{p: p, freeText: freeText, counts: map[string]int{}}
+	v = w.walk(v, "$", "")
+	if len(w.counts) == 0 {
+		return body, nil, nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("could not encode a pseudonymised response body: %w", err)
+		return nil, nil, fmt.Errorf("could not encode a pseudonymised response body: %w", err)
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	reds := make([]evidence.Redaction, 0, len(w.counts))
+	for loc, n := range w.counts {
+		reds = append(reds, evidence.Redaction{Rule: connector.RulePseudonym, Location: loc, Count: n})
+	}
+	sort.Slice(reds, func(i, j int) bool { return reds[i].Location < reds[j].Location })
+	return bytes.TrimRight(buf.Bytes(), "\n"), reds, nil
 }
 
-func (p *pseudonymiser) walk(v any, key string) any {
+// jsonWalk replaces personal values in a decoded JSON value and counts them per location.
+type jsonWalk struct {
+	p        *pseudonymiser
+	freeText bool
+	counts   map[string]int
+}
+
+// walk rewrites v, found at path under the object key key (an array's elements inherit
+// their array's key, so otherMails: ["..."] is covered).
+func (w *jsonWalk) walk(v any, path, key string) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			x[k] = p.walk(e, k)
+			x[k] = w.walk(e, childPath(path, k), k)
 		}
 	case []any:
+		elem := path + "[*]"
 		for i, e := range x {
-			x[i] = p.walk(e, key)
+			x[i] = w.walk(e, elem, key)
 		}
 	case string:
-		if p.props[key] {
-			return p.pseudonym(x)
+		if w.p.props[key] {
+			out, ok := w.p.pseudonymOf(x)
+			if ok {
+				w.counts[path]++
+				return out
+			}
+			return x
+		}
+		if w.freeText {
+			if out, n := w.p.replaceEmails(x); n > 0 {
+				w.counts[path] += n
+				return out
+			}
 		}
 	}
 	return v
+}
+
+// reIdentifier matches the keys a JSON path can name after a dot.
+var reIdentifier = regexp.MustCompile(`^[A-Za-z_$@][A-Za-z0-9_$@.]*$`)
+
+func childPath(path, key string) string {
+	if reIdentifier.MatchString(key) && !strings.Contains(key, "..") {
+		return path + "." + key
+	}
+	return path + "[" + strconv.Quote(key) + "]"
 }
 
 // pseudonymisedPaths lists the paths of a document that hold pseudonyms, array indices
@@ -212,12 +280,56 @@ var reEmail = regexp.MustCompile(`[A-Za-z0-9._%+#'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9
 
 // pseudonymiseText replaces e-mail-like values in free text by their pseudonyms.
 func (p *pseudonymiser) pseudonymiseText(s string) string {
-	return reEmail.ReplaceAllStringFunc(s, p.pseudonym)
+	out, _ := p.replaceEmails(s)
+	return out
+}
+
+// replaceEmails replaces e-mail-like values in s and counts them. Leading quotes stay
+// outside the pseudonym: messages and OData filters quote values ('alice@contoso.com'),
+// and the quoted value must get the same pseudonym as the bare one.
+func (p *pseudonymiser) replaceEmails(s string) (string, int) {
+	n := 0
+	out := reEmail.ReplaceAllStringFunc(s, func(m string) string {
+		n++
+		q := len(m) - len(strings.TrimLeft(m, "'"))
+		return m[:q] + p.pseudonym(m[q:])
+	})
+	return out, n
+}
+
+// pseudonymiseURL replaces e-mail-like values in the path and query of u (a lookup by UPN,
+// a filter on a mail address) by their pseudonyms, in place. Query parameters that name
+// nobody are kept exactly as sent.
+func (p *pseudonymiser) pseudonymiseURL(u *url.URL) {
+	if path := p.pseudonymiseText(u.Path); path != u.Path {
+		u.Path, u.RawPath = path, ""
+	}
+	if u.RawQuery == "" {
+		return
+	}
+	parts := strings.Split(u.RawQuery, "&")
+	changed := false
+	for i, part := range parts {
+		name, value, _ := strings.Cut(part, "=")
+		dec, err := url.QueryUnescape(value)
+		switch {
+		case err != nil:
+			if out := p.pseudonymiseText(part); out != part {
+				parts[i], changed = out, true
+			}
+		case reEmail.MatchString(dec):
+			parts[i], changed = name+"="+url.QueryEscape(p.pseudonymiseText(dec)), true
+		}
+	}
+	if changed {
+		u.RawQuery = strings.Join(parts, "&")
+	}
 }
 
 type personalKey struct{}
 
-// withPersonalData marks requests whose responses name people.
+// withPersonalData marks requests whose responses name people: with pseudonymisation on,
+// pseudonymTransport gives them the pseudonymiser as exchange filter.
 func withPersonalData(ctx context.Context) context.Context {
 	return context.WithValue(ctx, personalKey{}, true)
 }
@@ -227,24 +339,30 @@ func isPersonal(ctx context.Context) bool {
 	return v
 }
 
-// unrecorded hides the exchange recorder of ctx (connector.RecorderFrom returns nil below
-// it) while keeping its deadline, cancellation and other values.
-type unrecorded struct{ context.Context }
-
-func (c unrecorded) Value(key any) any {
-	v := c.Context.Value(key)
-	if _, ok := v.(*connector.Recorder); ok {
-		return nil
-	}
-	return v
+// personFilter is the exchange filter of one personal-data request. called tells
+// pseudonymTransport whether the transport below applied it.
+type personFilter struct {
+	p      *pseudonymiser
+	called atomic.Bool
 }
 
-// pseudonymTransport pseudonymises the bodies of personal-data requests above the
-// capturing transport (see the comment at the top of this file).
+var _ connector.ExchangeFilter = (*personFilter)(nil)
+
+// FilterBody implements connector.ExchangeFilter.
+func (f *personFilter) FilterBody(status int, _ string, body []byte) ([]byte, []evidence.Redaction, error) {
+	f.called.Store(true)
+	return f.p.pseudonymiseBody(status, body)
+}
+
+// FilterURL implements connector.ExchangeFilter.
+func (f *personFilter) FilterURL(u *url.URL) { f.p.pseudonymiseURL(u) }
+
+// pseudonymTransport has the capturing transport pseudonymise the responses of
+// personal-data requests (see the comment at the top of this file), and does it itself
+// when the transport below is not the capturing transport.
 type pseudonymTransport struct {
 	next  http.RoundTripper
 	pseud *pseudonymiser
-	clock Clock
 }
 
 func (t *pseudonymTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -252,35 +370,23 @@ func (t *pseudonymTransport) RoundTrip(req *http.Request) (*http.Response, error
 	if t.pseud == nil || !isPersonal(ctx) {
 		return t.next.RoundTrip(req)
 	}
-	rec := connector.RecorderFrom(ctx)
-	start := t.clock.Now()
-	resp, err := t.next.RoundTrip(req.WithContext(unrecorded{ctx}))
-	if err != nil {
-		return nil, err
+	f := &personFilter{p: t.pseud}
+	resp, err := t.next.RoundTrip(req.WithContext(connector.WithExchangeFilter(ctx, f)))
+	if err != nil || f.called.Load() {
+		return resp, err
 	}
+	// Nothing below applied the filter, so nothing below stored the body either; the SDK
+	// and the documents must still get it pseudonymised.
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return nil, fmt.Errorf("could not read the response body of %s: %w", connector.SanitizeURL(req.URL), err)
+		u := *req.URL
+		t.pseud.pseudonymiseURL(&u)
+		return nil, fmt.Errorf("could not read the response body of %s: %w", connector.SanitizeURL(&u), err)
 	}
-	out, err := t.pseud.pseudonymiseJSON(body)
+	out, _, err := f.FilterBody(resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	if err != nil {
 		return nil, connector.AsGap(evidence.StatusFailed, err)
-	}
-	if resp.StatusCode >= 400 {
-		// Error messages may quote the key of a lookup (a UPN); they end up in gap messages.
-		out = []byte(t.pseud.pseudonymiseText(string(out)))
-	}
-	if rec != nil {
-		// A lookup by UPN has it (percent-encoded) in the path; the manifest gets the pseudonym.
-		u := *req.URL
-		u.Path, u.RawPath = t.pseud.pseudonymiseText(u.Path), ""
-		rec.Add(evidence.Exchange{
-			Method: req.Method, URL: connector.SanitizeURL(&u), Status: resp.StatusCode,
-			RequestID: connector.RequestID(resp.Header), StartedAt: start.UTC(),
-			DurationMS: t.clock.Now().Sub(start).Milliseconds(),
-			Redactions: []evidence.Redaction{{Rule: RedactionPseudonymisedBody, Location: "body", Count: 1}},
-		})
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(out))
 	resp.ContentLength = int64(len(out))

@@ -30,6 +30,10 @@ type ExchangeFilter interface {
 	FilterURL(u *url.URL)
 }
 
+// RulePseudonym is the rule of a redaction that replaced personal values by pseudonyms (as
+// an ExchangeFilter reports it), e.g. {pseudonym $.value[*].userPrincipalName 999}.
+const RulePseudonym = "pseudonym"
+
 type filterKey struct{}
 
 // WithExchangeFilter returns a context whose requests the capturing transport passes through
