@@ -192,11 +192,17 @@ func (w *jsonWalk) walk(v any, path, key string) any {
 	return v
 }
 
-// reIdentifier matches the keys a JSON path can name after a dot.
-var reIdentifier = regexp.MustCompile(`^[A-Za-z_$@][A-Za-z0-9_$@.]*$`)
-
+// childPath is the JSON path of key below path: $.a.b, or $["a.b"] for a key that is not
+// a plain name (annotations such as "@odata.context" have dots).
 func childPath(path, key string) string {
-	if reIdentifier.MatchString(key) && !strings.Contains(key, "..") {
+	plain := key != ""
+	for i, c := range key {
+		if !(c == '_' || c == '$' || c == '@' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			plain = false
+			break
+		}
+	}
+	if plain {
 		return path + "." + key
 	}
 	return path + "[" + strconv.Quote(key) + "]"
