@@ -174,6 +174,9 @@ func TestBundlePeakMemory(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the peak from /proc/self/status")
 	}
+	if raceEnabled {
+		t.Skip("the race detector multiplies memory use")
+	}
 	n := 5000
 	if s := os.Getenv("EXHIBIT_TEST_BUNDLE_RSS_ARTEFACTS"); s != "" {
 		var err error
