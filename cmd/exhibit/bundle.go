@@ -112,7 +112,7 @@ func printBundleSummary(w io.Writer, s *bundle.Summary) {
 	fmt.Fprintf(w, "  %d artefacts (%d gaps), %d documents, %d raw responses, %d runs\n",
 		m.Counts.Artefacts, m.Counts.Gaps, m.Counts.Documents, m.Counts.Raw, m.Counts.Runs)
 	fmt.Fprintf(w, "  last run %s, manifest %s\n", m.LastRun.ID, m.LastRun.Manifest)
-	fmt.Fprintf(w, "  %d files, %s (%s uncompressed)\n", s.Entries, checkByteCount(s.Bytes), checkByteCount(s.Uncompressed))
+	fmt.Fprintf(w, "  %d files, %s (%s uncompressed)\n", s.Entries, byteCount(s.Bytes), byteCount(s.Uncompressed))
 	fmt.Fprintf(w, "verified: every file hashed, SHA256SUMS signed (DER and SSHSIG), %d run signatures and the chain checked\n", len(m.Runs))
 	fmt.Fprintf(w, "signed by %s\n", m.Signer)
 	fmt.Fprintf(w, "give the auditor this fingerprint and the last run's manifest digest through another channel than the bundle\n")

@@ -33,7 +33,7 @@ func TestBundleAndVerifyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := custodyExec(t, append([]string{"--config", cfgFile, "bundle", "--framework", "iso27001-2022", "-o", out}, period...)...)
+	stdout, stderr, code := execExhibit(t, append([]string{"--config", cfgFile, "bundle", "--framework", "iso27001-2022", "-o", out}, period...)...)
 	if code != 0 {
 		t.Fatalf("bundle: exit %d: %s", code, stderr)
 	}
@@ -77,7 +77,7 @@ func TestBundleAndVerifyCommands(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			stdout, stderr, code := custodyExec(t, append([]string{"verify"}, c.args...)...)
+			stdout, stderr, code := execExhibit(t, append([]string{"verify"}, c.args...)...)
 			if code != c.code || !strings.Contains(stdout, c.stdout) || !strings.Contains(stderr, c.stderr) {
 				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant stdout %q, stderr %q", code, c.code, stdout, stderr, c.stdout, c.stderr)
 			}
@@ -96,7 +96,7 @@ func TestBundleAndVerifyCommands(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				args := append([]string{"--config", cfgFile, "bundle"}, append(period, c.args...)...)
-				_, stderr, code := custodyExec(t, args...)
+				_, stderr, code := execExhibit(t, args...)
 				if code != 1 || !strings.Contains(stderr, c.want) {
 					t.Errorf("exit %d, stderr %s; want 1 and %q", code, stderr, c.want)
 				}
@@ -110,7 +110,7 @@ func TestBundleAndVerifyCommands(t *testing.T) {
 
 func TestBundleWithoutKey(t *testing.T) {
 	cfgFile := controlsTestConfig(t, "")
-	_, stderr, code := custodyExec(t, "--config", cfgFile, "bundle", "--framework", "iso27001-2022",
+	_, stderr, code := execExhibit(t, "--config", cfgFile, "bundle", "--framework", "iso27001-2022",
 		"--from", "2026-11-01", "--to", "2026-11-30", "-o", filepath.Join(t.TempDir(), "b.zip"))
 	if code != 1 || !strings.Contains(stderr, "signing key") {
 		t.Errorf("exit %d: %s", code, stderr)
@@ -119,7 +119,7 @@ func TestBundleWithoutKey(t *testing.T) {
 
 func TestVerifyHelpDocumentsExitCodes(t *testing.T) {
 	for _, c := range [][]string{{"verify", "--help"}, {"bundle", "--help"}} {
-		stdout, _, code := custodyExec(t, c...)
+		stdout, _, code := execExhibit(t, c...)
 		if code != 0 || !strings.Contains(stdout, "Exit codes:") || !strings.Contains(stdout, "  1  ") {
 			t.Errorf("%s --help does not document exit codes:\n%s", c[0], stdout)
 		}

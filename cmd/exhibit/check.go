@@ -99,7 +99,7 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 			// A line every few seconds shows a long check is alive, without flooding logs.
 			if now := time.Now(); now.Sub(last) >= 5*time.Second {
 				last = now
-				fmt.Fprintf(progress, "  %s: %d/%d, %s read\n", p.Phase, p.Done, p.Total, checkByteCount(p.BytesRead))
+				fmt.Fprintf(progress, "  %s: %d/%d, %s read\n", p.Phase, p.Done, p.Total, byteCount(p.BytesRead))
 			}
 		},
 	})
@@ -109,9 +109,9 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	for _, p := range report.Problems {
 		fmt.Fprintln(out, p.String())
 	}
-	summary := fmt.Sprintf("checked %d objects (%s", report.Objects, checkByteCount(report.ObjectBytes))
+	summary := fmt.Sprintf("checked %d objects (%s", report.Objects, byteCount(report.ObjectBytes))
 	if opts.readData {
-		summary += fmt.Sprintf(", %s re-hashed", checkByteCount(report.BytesRead))
+		summary += fmt.Sprintf(", %s re-hashed", byteCount(report.BytesRead))
 	}
 	summary += fmt.Sprintf("), %d runs, %d envelopes, %d references: ", report.Runs, report.Envelopes, report.References)
 	switch n := len(report.Problems); n {
@@ -164,18 +164,5 @@ func openRepo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 		return fsstore.OpenRepo(dir)
 	default:
 		return openStore(ctx, cfg)
-	}
-}
-
-func checkByteCount(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		return fmt.Sprintf("%d B", n)
 	}
 }

@@ -140,7 +140,7 @@ func TestCheckCommand(t *testing.T) {
 			if tt.args != nil {
 				args = append(args, tt.args(data)...)
 			}
-			out, errOut, code := custodyExec(t, args...)
+			out, errOut, code := execExhibit(t, args...)
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
 			}
@@ -162,7 +162,7 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestCheckHelpDocumentsExitCodes(t *testing.T) {
-	out, _, code := custodyExec(t, "check", "--help")
+	out, _, code := execExhibit(t, "check", "--help")
 	for _, want := range []string{"0  the store is intact", "1  problems were found", "2  the check could not run"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("check --help lacks %q (exit %d)", want, code)

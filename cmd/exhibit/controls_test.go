@@ -119,7 +119,7 @@ func seedCollection(t *testing.T, cfgFile string, length int) string {
 // statusRows runs controls status --format csv and returns the rows by control id.
 func statusRows(t *testing.T, cfg string, args ...string) map[string]map[string]string {
 	t.Helper()
-	out, errOut, code := custodyExec(t, append([]string{"--config", cfg, "controls", "status", "--format", "csv"}, args...)...)
+	out, errOut, code := execExhibit(t, append([]string{"--config", cfg, "controls", "status", "--format", "csv"}, args...)...)
 	if code != 0 {
 		t.Fatalf("controls status: exit %d: %s", code, errOut)
 	}
@@ -145,7 +145,7 @@ func TestControlsCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	today := time.Now().UTC().Format(time.DateOnly)
-	out, errOut, code := custodyExec(t, "--config", cfg, "evidence", "add", "--file", policy, "--kind", "policy",
+	out, errOut, code := execExhibit(t, "--config", cfg, "evidence", "add", "--file", policy, "--kind", "policy",
 		"--control", "A.5.1", "--control", "bsi-gspp:GC.1.1", "--effective-date", "2026-01-01", "--note", "board")
 	if code != 0 || !strings.Contains(out, "added Leitlinie.pdf as manual.policy evidence") {
 		t.Fatalf("evidence add: exit %d: %s %s", code, out, errOut)
@@ -165,13 +165,13 @@ func TestControlsCommands(t *testing.T) {
 		t.Errorf("detail lacks the decisive value: %q", rows["A.5.17"]["detail"])
 	}
 
-	table, _, code := custodyExec(t, "--config", cfg, "controls", "status", "--from", "2026-01-01", "--control", "A.5.17")
+	table, _, code := execExhibit(t, "--config", cfg, "controls", "status", "--from", "2026-01-01", "--control", "A.5.17")
 	if code != 0 || !regexp.MustCompile(`(?m)^A\.5\.17 +failing +Authentication information +aws.test.password.length failed in 1 of 1 runs`).MatchString(table) {
 		t.Errorf("table:\n%s", table)
 	}
 
 	soa := filepath.Join(t.TempDir(), "soa.csv")
-	if _, errOut, code := custodyExec(t, "--config", cfg, "controls", "soa", "-o", soa); code != 0 {
+	if _, errOut, code := execExhibit(t, "--config", cfg, "controls", "soa", "-o", soa); code != 0 {
 		t.Fatalf("soa: exit %d: %s", code, errOut)
 	}
 	f, err := os.Open(soa)
@@ -202,7 +202,7 @@ func TestControlsCommands(t *testing.T) {
 	if err := os.WriteFile(cfg2, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = custodyExec(t, "--config", cfg2, "controls", "evaluate", "--run", run)
+	out, errOut, code = execExhibit(t, "--config", cfg2, "controls", "evaluate", "--run", run)
 	if code != 0 || !strings.Contains(out, "re-evaluated in run") {
 		t.Fatalf("evaluate: exit %d: %s %s", code, out, errOut)
 	}
@@ -232,7 +232,7 @@ func TestControlsCommandErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errOut, code := custodyExec(t, append([]string{"--config", tc.cfg}, tc.args...)...)
+			_, errOut, code := execExhibit(t, append([]string{"--config", tc.cfg}, tc.args...)...)
 			if code == 0 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q, want %q", code, errOut, tc.want)
 			}

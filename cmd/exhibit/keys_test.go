@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,29 +9,6 @@ import (
 
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 )
-
-// custodyExec runs exhibit with args as main would and returns its output and exit code.
-func custodyExec(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	switch ee := (*exitError)(nil); {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.code
-		if ee.err != nil {
-			errb.WriteString("exhibit: " + ee.err.Error() + "\n")
-		}
-	default:
-		code = 1
-		errb.WriteString("exhibit: " + err.Error() + "\n")
-	}
-	return out.String(), errb.String(), code
-}
 
 // custodyConfig writes a config whose data_dir is a fresh directory and returns its path
 // and the data directory.
@@ -52,7 +27,7 @@ func TestKeysGenerateAndFingerprint(t *testing.T) {
 	cfg, data := custodyConfig(t)
 	keyDir := filepath.Join(data, "keys")
 
-	out, errOut, code := custodyExec(t, "--config", cfg, "keys", "generate")
+	out, errOut, code := execExhibit(t, "--config", cfg, "keys", "generate")
 	if code != 0 {
 		t.Fatalf("keys generate: exit %d: %s", code, errOut)
 	}
@@ -66,14 +41,14 @@ func TestKeysGenerateAndFingerprint(t *testing.T) {
 		}
 	}
 
-	out, errOut, code = custodyExec(t, "--config", cfg, "keys", "fingerprint")
+	out, errOut, code = execExhibit(t, "--config", cfg, "keys", "fingerprint")
 	if code != 0 || out != s.Fingerprint()+"\n" {
 		t.Errorf("keys fingerprint: exit %d, %q (%s); want %s", code, out, errOut, s.Fingerprint())
 	}
 
 	// A second generate refuses, leaves the key alone and says how to rotate.
 	before, _ := os.ReadFile(filepath.Join(keyDir, "signing.key"))
-	_, errOut, code = custodyExec(t, "--config", cfg, "keys", "generate")
+	_, errOut, code = execExhibit(t, "--config", cfg, "keys", "generate")
 	if code == 0 || !strings.Contains(errOut, "already exists") || !strings.Contains(errOut, "--dir") || !strings.Contains(errOut, "signing.key_dir") {
 		t.Errorf("second keys generate: exit %d, %q; want a refusal that says how to rotate", code, errOut)
 	}
@@ -83,11 +58,11 @@ func TestKeysGenerateAndFingerprint(t *testing.T) {
 
 	// --dir generates elsewhere, e.g. to rotate.
 	other := filepath.Join(t.TempDir(), "new-keys")
-	out, _, code = custodyExec(t, "--config", cfg, "keys", "generate", "--dir", other)
+	out, _, code = execExhibit(t, "--config", cfg, "keys", "generate", "--dir", other)
 	if code != 0 || !strings.Contains(out, filepath.Join(other, "signing.key")) {
 		t.Errorf("keys generate --dir: exit %d, %s", code, out)
 	}
-	out, _, _ = custodyExec(t, "keys", "fingerprint", "--dir", other)
+	out, _, _ = execExhibit(t, "keys", "fingerprint", "--dir", other)
 	if strings.TrimSpace(out) == s.Fingerprint() || !strings.HasPrefix(out, "SHA256:") {
 		t.Errorf("fingerprint of the new key: %q", out)
 	}
@@ -95,7 +70,7 @@ func TestKeysGenerateAndFingerprint(t *testing.T) {
 
 func TestKeysFingerprintWithoutKey(t *testing.T) {
 	cfg, _ := custodyConfig(t)
-	_, errOut, code := custodyExec(t, "--config", cfg, "keys", "fingerprint")
+	_, errOut, code := execExhibit(t, "--config", cfg, "keys", "fingerprint")
 	if code == 0 || !strings.Contains(errOut, "exhibit keys generate") {
 		t.Errorf("keys fingerprint without a key: exit %d, %q", code, errOut)
 	}

@@ -114,7 +114,7 @@ func printVerifyReport(out, errOut io.Writer, path string, rep *bundle.Report) b
 	}
 	fmt.Fprintf(out, "%s: valid\n", path)
 	fmt.Fprintf(out, "  bundle %s: %s, %s to %s\n", m.ID, m.Framework, m.Period.From.Format("2006-01-02T15:04:05Z07:00"), m.Period.To.Format("2006-01-02T15:04:05Z07:00"))
-	fmt.Fprintf(out, "  %d files (%s) hashed, %d runs chained and signed, %d artefacts present\n", rep.Files, checkByteCount(rep.Bytes), rep.Runs, rep.Artefacts)
+	fmt.Fprintf(out, "  %d files (%s) hashed, %d runs chained and signed, %d artefacts present\n", rep.Files, byteCount(rep.Bytes), rep.Runs, rep.Artefacts)
 	fmt.Fprintf(out, "  last run %s, manifest %s\n", m.LastRun.ID, m.LastRun.Manifest)
 	fmt.Fprintf(out, "  signed by %s (%s)\n", rep.Signer, pinned)
 	return true
