@@ -21,10 +21,14 @@ const StaleTempAge = time.Hour
 // still running, however slow, is safe too: that Put then fails to link its file and
 // returns an error, storing nothing.
 //
+// The staging files of this Store's pending PutDeferred objects are never removed; those of
+// other processes (dead or alive) are, like their temporary files.
+//
 // Nothing calls it implicitly; `exhibit check` or an operator may.
 func (s *Store) RemoveStaleTemp(ctx context.Context, olderThan time.Duration) (int, error) {
 	cutoff := time.Now().Add(-olderThan)
 	removed := 0
+	pending := s.pendingStaging()
 	err := s.walk(ctx, func(shard string, e iofs.DirEntry) error {
 		if !strings.HasPrefix(e.Name(), tempPrefix) || !e.Type().IsRegular() {
 			return nil
@@ -40,6 +44,9 @@ func (s *Store) RemoveStaleTemp(ctx context.Context, olderThan time.Duration) (i
 			return nil
 		}
 		p := filepath.Join(s.dir, algoDir, shard, e.Name())
+		if pending[p] {
+			return nil
+		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return fmt.Errorf("%s: remove stale temporary file: %w", s.name, err)
 		}

@@ -93,7 +93,7 @@ func runHelper(name string) error {
 		fmt.Println(err)
 		return nil
 	}
-	return fmt.Errorf("unknown helper %q", name)
+	return runDeferredHelper(ctx, s, name)
 }
 
 // hangingReader yields r's bytes up to at, announces midWrite on stdout, and then blocks
