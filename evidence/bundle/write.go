@@ -174,8 +174,10 @@ func NewWriter(path string, opts WriterOptions) (*Writer, error) {
 	return w, nil
 }
 
-// ID returns the bundle id; Top the name of its top folder.
-func (w *Writer) ID() string  { return w.id }
+// ID returns the bundle id (a random UUID).
+func (w *Writer) ID() string { return w.id }
+
+// Top returns the name of the bundle's top folder.
 func (w *Writer) Top() string { return w.top }
 
 // CreatedAt returns the bundle's creation time.
