@@ -74,7 +74,7 @@ func chainSegment(ctx context.Context, repo *store.Repo, ix *index.Index, from, 
 		}
 		indexed[*r.Manifest] = true
 		if _, ok := byManifest[*r.Manifest]; !ok {
-			return nil, fmt.Errorf("cannot bundle: the index lists run %s (manifest %s), which the store does not have; run exhibit check, then exhibit reindex", r.ID, r.Manifest)
+			return nil, fmt.Errorf("cannot bundle: the index lists run %s (manifest %s), which the store does not have (if it was sealed just now, try again; otherwise run exhibit check, then exhibit reindex)", r.ID, r.Manifest)
 		}
 		p, ok := pos[*r.Manifest]
 		if !ok {
