@@ -279,10 +279,15 @@ func ServePreferring(h http.Handler, port int) (*Server, error) {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		return s.srv.Close()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
 	}
-	return nil
+	// Shutdown closes only listeners Serve has registered; if the serving goroutine has not
+	// started yet, the port would stay bound until it does. Close it here, so the port is
+	// free when Close returns (ServePreferring relies on that).
+	s.ln.Close()
+	return err
 }
 
 type bufferedWriter struct {
