@@ -371,7 +371,7 @@ func printDemoNext(out io.Writer, cfgPath, bundlePath, fingerprint string) {
 	c := relToCwd(cfgPath)
 	bp := relToCwd(bundlePath)
 	fmt.Fprintf(out, `
-Next:
+Next (exhibit is this binary: go run ./cmd/exhibit, or make build and use bin/exhibit):
   exhibit controls status --config %[1]s            # all 93 controls; --format csv|json
   exhibit runs list --config %[1]s                  # the run chain; run the demo again to extend it
   exhibit check --config %[1]s                      # re-hash every object, verify every signature
@@ -380,9 +380,9 @@ Next:
       sha256sum -c --strict SHA256SUMS
       openssl dgst -sha256 -verify signing.pub -signature SHA256SUMS.sig SHA256SUMS
       ssh-keygen -Y verify -f allowed_signers -I exhibit -n exhibit-bundle -s SHA256SUMS.sshsig < SHA256SUMS
-  open report/index.html in the unpacked bundle           # the auditor's view, offline
-  exhibit serve --config %[1]s                      # the nightly scheduler (simulators are gone by then:
-                                                          # its runs record gaps, which is what gaps look like)
+  open report/index.html in the unpacked bundle: the auditor's view, offline
+  exhibit serve --config %[1]s                      # the scheduler; the simulators stop with the
+                                                          # demo, so its runs show what gaps look like
 `, c, bp, fingerprint)
 }
 
