@@ -108,8 +108,8 @@ var htmlTemplate = template.Must(template.New("index.html").Funcs(htmlFuncs).Par
 <style>
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#1d232a}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccd}h3{font-size:1.05em;margin:1.2em 0 .3em}
-table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{text-align:left;padding:.25em .5em;border-bottom:1px solid #e3e6ea;vertical-align:top}
-th{background:#f4f6f8}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
+table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{text-align:left;padding:.25em .5em;border-bottom:1px solid #e3e6ea;vertical-align:top;overflow-wrap:break-word}
+th{background:#f4f6f8;overflow-wrap:normal}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;overflow-wrap:anywhere}
 .s{display:inline-block;padding:0 .5em;border-radius:.8em;font-size:.85em;white-space:nowrap}
 .failing,.fail,.error{background:#fde2e1;color:#8a1c17}.gaps,.no_evidence,.stale{background:#fff1cc;color:#6b4e00}
 .effective,.pass,.attested{background:#ddf4e4;color:#16602e}.not_applicable{background:#eceff3;color:#4b5563}
