@@ -48,7 +48,8 @@ type pendingObject struct {
 	size    int64
 	modTime time.Time
 	// lost: its staging file vanished or its bytes did not reach the disk. It no longer
-	// passes for stored, and SyncDeferred fails until it is stored again. Guarded by mu.
+	// passes for stored, and SyncDeferred fails until it is stored again. Only SyncDeferred
+	// sets it, under mu; others read it under mu.
 	lost bool
 	// named: SyncDeferred gave it its final name, but the name may not be durable yet.
 	// Only SyncDeferred (serialised by syncMu) reads or writes it.

@@ -147,8 +147,9 @@ func (s *Store) Put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, siz
 			return s.errorf("put", d, err)
 		}
 		// Present, but maybe only just linked by a concurrent Put of ours that has not
-		// synced the directory yet: the caller is promised a durable object.
-		if s.isUnsynced(d) {
+		// synced the directory yet, or named by a SyncDeferred that has not made the name
+		// durable yet (or failed to): the caller is promised a durable object.
+		if _, pending := s.pendingObj(d); pending || s.isUnsynced(d) {
 			if err := syncDir(shard); err != nil {
 				return s.errorf("put", d, err)
 			}
