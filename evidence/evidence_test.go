@@ -66,6 +66,17 @@ func TestDecodeStrict(t *testing.T) {
 		{"duplicate in list", `{"l":[{"k":1,"k":2}]}`, `duplicate key "k" at $.l[0]`},
 		{"trailing data", `{"x":"1"} {}`, "unexpected data after the JSON value"},
 		{"not json", `{"x":`, "unexpected EOF"},
+		{"escaped duplicate", `{"x":"1","\u0078":"2"}`, `duplicate key "x" at $`},
+		{"duplicate in a later list object", `{"l":[{"k":1},{"k":1},{"k":1,"k":2}]}`, `duplicate key "k" at $.l[2]`},
+		{"duplicate deep in the list", `{"l":[[{"a":{"b":1,"b":2}}]]}`, `duplicate key "b" at $.l[0][0].a`},
+		{"braces and quotes in strings", `{"x":"{\"x\":\"}\",[","in":{"a":1},"l":["{","}"]}`, ""},
+		{"duplicate after braces in a string", `{"x":"}","x":"{"}`, `duplicate key "x" at $`},
+		{"unknown field escaped", `{"\u0079":1}`, `unknown field "y"`},
+		{"trailing garbage", `{"x":"1"}x`, "unexpected data after the JSON value"},
+		{"trailing space is fine", "{\"x\":\"1\"} \n", ""},
+		{"truncated string", `{"x":"1`, "unexpected EOF"},
+		{"syntax error", `{"x":"1",}`, "invalid character '}'"},
+		{"wrong type", `{"x":1}`, "cannot unmarshal number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var v doc

@@ -6,11 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"sync"
+	"unicode/utf8"
 )
 
 // DecodeStrict decodes one JSON value from data into v. Unlike encoding/json it rejects
 // unknown fields, duplicate object keys at any depth and trailing data, because an evidence
 // reader that tolerates them lets two parties read different things from the same bytes.
+//
+// The bytes are checked in one pass by CheckDuplicateKeys (which also validates the syntax
+// and rejects trailing data) and then decoded once; run manifests hold one envelope per
+// artefact, so this is on the hot path of verifying a bundle.
 func DecodeStrict(data []byte, v any) error {
 	if err := CheckDuplicateKeys(data); err != nil {
 		return err
@@ -21,69 +28,417 @@ func DecodeStrict(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	// CheckDuplicateKeys accepted exactly one value followed by white space at most, so
+	// nothing can follow; checked again because the decoder, not the scanner, is what
+	// reads the value.
+	if dec.More() {
 		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
 }
 
-// CheckDuplicateKeys reports the first object key that appears twice in the same object.
+// CheckDuplicateKeys checks that data is exactly one JSON value (white space around it
+// allowed) and reports the first object key that appears twice in the same object, at any
+// depth. Keys are compared as encoding/json reads them: after unescaping ("a" and "\u0061"
+// are the same key), with invalid UTF-8 and lone surrogates read as U+FFFD. Malformed JSON
+// is an error that gives the byte offset; JSON cut short wraps io.ErrUnexpectedEOF; nesting
+// deeper than encoding/json accepts (10,000 levels) is an error.
+//
+// It is one pass over the bytes, and allocates nothing when keys have no escapes and
+// objects have up to 16 keys (json.Decoder.Token, used before, allocated per token).
 func CheckDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := checkValue(dec, ""); err != nil {
-		if errors.Is(err, io.EOF) {
-			// The tokenizer reports a value cut short as a plain EOF.
-			return fmt.Errorf("truncated JSON: %w", io.ErrUnexpectedEOF)
-		}
+	s := scanners.Get().(*dupScanner)
+	defer s.release()
+	s.data = data
+	s.skipSpace()
+	if err := s.value(); err != nil {
 		return err
+	}
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		return fmt.Errorf("unexpected data after the JSON value (byte %d)", s.pos)
 	}
 	return nil
 }
 
-func checkValue(dec *json.Decoder, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+// scanners recycles the scanners' key and frame stacks: they would escape to the heap
+// on every call otherwise.
+var scanners = sync.Pool{New: func() any { return new(dupScanner) }}
+
+// release returns s to the pool without references into the data it scanned, and without
+// the stacks a deeply nested or very wide input made large.
+func (s *dupScanner) release() {
+	if cap(s.keys) > 256 || cap(s.frames) > 256 {
+		return
 	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch delim {
-	case '{':
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			key, ok := kt.(string)
-			if !ok {
-				return fmt.Errorf("invalid object key at %s", orRoot(path))
-			}
-			if seen[key] {
-				return fmt.Errorf("duplicate key %q at %s", key, orRoot(path))
-			}
-			seen[key] = true
-			if err := checkValue(dec, path+"."+key); err != nil {
-				return err
-			}
-		}
-	case '[':
-		for i := 0; dec.More(); i++ {
-			if err := checkValue(dec, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	}
-	_, err = dec.Token() // closing delimiter
-	return err
+	clear(s.keys[:cap(s.keys)])
+	clear(s.frames[:cap(s.frames)])
+	*s = dupScanner{keys: s.keys[:0], frames: s.frames[:0]}
+	scanners.Put(s)
 }
 
-func orRoot(path string) string {
-	if path == "" {
-		return "$"
+// maxDepth is encoding/json's nesting limit: the scanner refuses what the decoder would, and
+// a hostile "[[[[…" costs bounded memory.
+const maxDepth = 10000
+
+// smallObject is the number of keys up to which an object's keys are compared pairwise;
+// larger objects get a set.
+const smallObject = 16
+
+// dupScanner is a recursive-descent JSON validator that remembers the keys of the objects
+// being read. keys holds the keys of all open objects, innermost last (an object's keys are
+// dropped when it closes); frames holds one entry per open object or array, for the
+// object's first key and for the path in error messages.
+type dupScanner struct {
+	data   []byte
+	pos    int
+	keys   [][]byte
+	frames []frame
+}
+
+type frame struct {
+	obj   bool
+	first int                 // index in keys of the object's first key
+	index int                 // the current element of an array
+	set   map[string]struct{} // the object's keys once it has more than smallObject
+}
+
+func (s *dupScanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
 	}
-	return "$" + path
+}
+
+func (s *dupScanner) value() error {
+	if s.pos >= len(s.data) {
+		return errTruncated
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object()
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, _, err := s.str()
+		return err
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	default:
+		return s.syntax("looking for the beginning of a value")
+	}
+}
+
+func (s *dupScanner) push(obj bool) error {
+	if len(s.frames) >= maxDepth {
+		return fmt.Errorf("invalid JSON at byte %d: nested more than %d levels deep", s.pos, maxDepth)
+	}
+	s.frames = append(s.frames, frame{obj: obj, first: len(s.keys)})
+	s.pos++ // the opening bracket
+	s.skipSpace()
+	return nil
+}
+
+func (s *dupScanner) object() error {
+	if err := s.push(true); err != nil {
+		return err
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		s.frames = s.frames[:len(s.frames)-1]
+		return nil
+	}
+	f := len(s.frames) - 1
+	for {
+		if s.pos >= len(s.data) {
+			return errTruncated
+		}
+		if s.data[s.pos] != '"' {
+			return s.syntax("looking for the beginning of an object key")
+		}
+		raw, plain, err := s.str()
+		if err != nil {
+			return err
+		}
+		key := raw
+		if !plain {
+			key = unquoteKey(raw)
+		}
+		if err := s.addKey(f, key); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return errTruncated
+		}
+		if s.data[s.pos] != ':' {
+			return s.syntax("after an object key")
+		}
+		s.pos++
+		s.skipSpace()
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return errTruncated
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			s.skipSpace()
+		case '}':
+			s.pos++
+			s.keys = s.keys[:s.frames[f].first]
+			s.frames = s.frames[:f]
+			return nil
+		default:
+			return s.syntax("after an object value")
+		}
+	}
+}
+
+// addKey records key in the object of frame f, or reports it as a duplicate.
+func (s *dupScanner) addKey(f int, key []byte) error {
+	fr := &s.frames[f]
+	if fr.set != nil {
+		if _, dup := fr.set[string(key)]; dup {
+			return s.duplicate(key)
+		}
+		fr.set[string(key)] = struct{}{}
+		s.keys = append(s.keys[:fr.first], key) // only the current key, for the path
+		return nil
+	}
+	for _, k := range s.keys[fr.first:] {
+		if string(k) == string(key) {
+			return s.duplicate(key)
+		}
+	}
+	s.keys = append(s.keys, key)
+	if n := len(s.keys) - fr.first; n > smallObject {
+		fr.set = make(map[string]struct{}, 2*n)
+		for _, k := range s.keys[fr.first:] {
+			fr.set[string(k)] = struct{}{}
+		}
+		// Only the current key is needed from now on (for the path).
+		s.keys = append(s.keys[:fr.first], key)
+	}
+	return nil
+}
+
+func (s *dupScanner) array() error {
+	if err := s.push(false); err != nil {
+		return err
+	}
+	f := len(s.frames) - 1
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		s.frames = s.frames[:f]
+		return nil
+	}
+	for {
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return errTruncated
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			s.frames[f].index++
+			s.skipSpace()
+		case ']':
+			s.pos++
+			s.frames = s.frames[:f]
+			return nil
+		default:
+			return s.syntax("after an array element")
+		}
+	}
+}
+
+// str reads a string starting at its opening quote and returns its contents as they are in
+// the input (without quotes). plain reports that they need no unescaping: no backslash and
+// valid UTF-8.
+func (s *dupScanner) str() (raw []byte, plain bool, err error) {
+	start := s.pos + 1
+	i := start
+	ascii, escaped := true, false
+	for i < len(s.data) {
+		c := s.data[i]
+		switch {
+		case c == '"':
+			s.pos = i + 1
+			raw = s.data[start:i]
+			return raw, !escaped && (ascii || utf8.Valid(raw)), nil
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(s.data) {
+				return nil, false, errTruncated
+			}
+			switch s.data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				for j := 1; j <= 4; j++ {
+					if i+j >= len(s.data) {
+						return nil, false, errTruncated
+					}
+					if !isHex(s.data[i+j]) {
+						s.pos = i + j
+						return nil, false, s.syntax("in a \\u escape")
+					}
+				}
+				i += 5
+			default:
+				s.pos = i
+				return nil, false, s.syntax("in a string escape")
+			}
+		case c < 0x20:
+			s.pos = i
+			return nil, false, s.syntax("in a string (control characters must be escaped)")
+		default:
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
+			i++
+		}
+	}
+	return nil, false, errTruncated
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *dupScanner) number() error {
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	if s.pos >= len(s.data) {
+		return errTruncated
+	}
+	switch c := s.data[s.pos]; {
+	case c == '0':
+		s.pos++
+	case c >= '1' && c <= '9':
+		s.digits()
+	default:
+		return s.syntax("in a number")
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if err := s.someDigits(); err != nil {
+			return err
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if err := s.someDigits(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *dupScanner) digits() {
+	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+}
+
+func (s *dupScanner) someDigits() error {
+	if s.pos >= len(s.data) {
+		return errTruncated
+	}
+	if c := s.data[s.pos]; c < '0' || c > '9' {
+		return s.syntax("in a number")
+	}
+	s.digits()
+	return nil
+}
+
+func (s *dupScanner) literal(lit string) error {
+	for i := 0; i < len(lit); i++ {
+		if s.pos >= len(s.data) {
+			return errTruncated
+		}
+		if s.data[s.pos] != lit[i] {
+			return s.syntax("in a literal (true, false or null)")
+		}
+		s.pos++
+	}
+	return nil
+}
+
+// errTruncated says the input ended inside a value.
+var errTruncated = fmt.Errorf("truncated JSON: %w", io.ErrUnexpectedEOF)
+
+func (s *dupScanner) syntax(where string) error {
+	return fmt.Errorf("invalid JSON: invalid character %s %s (byte %d)", quoteChar(s.data[s.pos]), where, s.pos)
+}
+
+// quoteChar renders an offending byte the way encoding/json's errors do.
+func quoteChar(c byte) string {
+	switch {
+	case c == '\'':
+		return `'\''`
+	case c == '"':
+		return `'"'`
+	case c < 0x20 || c >= utf8.RuneSelf:
+		return fmt.Sprintf("%#02x", c)
+	}
+	return "'" + string(rune(c)) + "'"
+}
+
+// duplicate builds the error for key, naming the object it is in as "$.a.b[2]".
+func (s *dupScanner) duplicate(key []byte) error {
+	path := make([]byte, 0, 64)
+	path = append(path, '$')
+	for i, fr := range s.frames[:len(s.frames)-1] {
+		if fr.obj {
+			path = append(path, '.')
+			path = append(path, s.keys[s.frames[i+1].first-1]...)
+		} else {
+			path = append(path, '[')
+			path = strconv.AppendInt(path, int64(fr.index), 10)
+			path = append(path, ']')
+		}
+	}
+	return fmt.Errorf("duplicate key %q at %s", key, path)
+}
+
+// unquoteKey returns the key as encoding/json reads it. raw is what is inside the
+// quotes, already checked to be a well-formed string; keys with escapes or
+// non-ASCII bytes are rare enough to let encoding/json itself do the unescaping, so both
+// agree on which keys are equal.
+func unquoteKey(raw []byte) []byte {
+	quoted := make([]byte, 0, len(raw)+2)
+	quoted = append(quoted, '"')
+	quoted = append(quoted, raw...)
+	quoted = append(quoted, '"')
+	var key string
+	if err := json.Unmarshal(quoted, &key); err != nil {
+		// Unreachable: the scanner accepted the string. Compare the raw bytes rather than
+		// fail, which is no weaker than the decoder that runs next.
+		return raw
+	}
+	return []byte(key)
 }
