@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -114,6 +115,44 @@ func FuzzDecodeManifest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
 		_, _ = decodeManifest(bytes.NewReader(data), 1<<20, nil, func(Artefact) error { n++; return nil })
+	})
+}
+
+// FuzzReadManifest compares readManifest, which the verifier uses, with decodeManifest on
+// arbitrary manifest.json files: both accept the same files with the same header and
+// artefacts.
+func FuzzReadManifest(f *testing.F) {
+	fs := readBundleBytes(f, validSeed(f))
+	valid := fs.data[ManifestFile]
+	f.Add(valid)
+	f.Add([]byte(`{"schema":"exhibit.bundle/v1","artefacts":[]}`))
+	if i := bytes.Index(valid, []byte(`"artefacts":[`)); i > 0 {
+		head := valid[:i+len(`"artefacts":[`)]
+		for _, tail := range []string{`]}`, ` ] } `, `]`, `],"x":1}`, `]}{}`, `{"run":"r"},]}`, `{"run":"r"} {"run":"r"}]}`, `"]"]}`, `1}`} {
+			f.Add(append(append([]byte{}, head...), tail...))
+		}
+	}
+	type result struct {
+		m         Manifest
+		artefacts []Artefact
+		err       error
+	}
+	read := func(decode func(io.Reader, int64, func(Manifest) error, func(Artefact) error) (Manifest, error), data []byte) result {
+		var r result
+		r.m, r.err = decode(bytes.NewReader(data), 1<<20, nil, func(a Artefact) error {
+			r.artefacts = append(r.artefacts, a)
+			return nil
+		})
+		return r
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, want := read(readManifest, data), read(decodeManifest, data)
+		if (got.err == nil) != (want.err == nil) {
+			t.Fatalf("readManifest: %v; decodeManifest: %v", got.err, want.err)
+		}
+		if got.err == nil && (!reflect.DeepEqual(got.m, want.m) || !reflect.DeepEqual(got.artefacts, want.artefacts)) {
+			t.Fatalf("readManifest read %+v %+v; decodeManifest %+v %+v", got.m, got.artefacts, want.m, want.artefacts)
+		}
 	})
 }
 

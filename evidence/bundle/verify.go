@@ -99,6 +99,22 @@ func (r *Report) add(path, msg string) {
 
 func (r *Report) addf(path, format string, args ...any) { r.add(path, fmt.Sprintf(format, args...)) }
 
+// merge appends o's problems after r's, keeping r's limit.
+func (r *Report) merge(o *Report) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range o.Problems {
+		if len(r.Problems) >= r.max {
+			r.More++
+			continue
+		}
+		r.Problems = append(r.Problems, p)
+	}
+	r.More += o.More
+}
+
 // VerifyFile verifies the bundle at path. Its error means the file could not be read or the
 // options are unusable; an invalid bundle is a Report with problems.
 func VerifyFile(ctx context.Context, path string, opts VerifyOptions) (*Report, error) {
@@ -208,16 +224,7 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, opts VerifyOptions) 
 		rep.add("", "the contents were not examined further: files they depend on were altered")
 		return rep, nil
 	}
-	rep.mu.Lock()
-	defer rep.mu.Unlock()
-	for _, p := range v.cr.Problems {
-		if len(rep.Problems) >= rep.max {
-			rep.More++
-			continue
-		}
-		rep.Problems = append(rep.Problems, p)
-	}
-	rep.More += v.cr.More
+	rep.merge(v.cr)
 	return rep, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"sync"
 
 	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
@@ -38,6 +39,11 @@ func (v *verifier) checkContent() error {
 	pending := false
 	var cur envelopeAt
 	artefacts := 0
+	// The report's links are checked alongside, into a report of their own that is merged
+	// after the artefacts' problems, so the order of problems does not depend on timing.
+	var reportCheck sync.WaitGroup
+	reportProblems := &Report{max: v.lim.MaxProblems, Top: v.top}
+	defer reportCheck.Wait()
 	onHeader := func(h Manifest) error {
 		m = h
 		v.rep.Manifest = &h
@@ -46,7 +52,16 @@ func (v *verifier) checkContent() error {
 		for i, r := range m.Runs {
 			runIndex[r.ID] = i
 		}
-		next, stop = iter.Pull2(v.periodEnvelopes(&m))
+		// The signed run manifests are decoded by another goroutine, manifest.json by this
+		// one: the two biggest JSON documents of a bundle take two cores.
+		next, stop = pullAhead(v.periodEnvelopes(&m))
+		reportCheck.Add(1)
+		hdr := h
+		go func() {
+			defer reportCheck.Done()
+			rc := &reportChecker{verifier: v, cr: reportProblems}
+			rc.checkReport(&hdr)
+		}()
 		return nil
 	}
 	// pull returns the next selected envelope of the period runs, reporting runs that
@@ -66,7 +81,7 @@ func (v *verifier) checkContent() error {
 	}
 	rc := v.openAuth(e)
 	defer rc.Close()
-	_, err := decodeManifest(rc, v.lim.MaxMetadataSize, onHeader, func(a Artefact) error {
+	_, err := readManifest(rc, v.lim.MaxMetadataSize, onHeader, func(a Artefact) error {
 		artefacts++
 		v.checkArtefactFiles(&a)
 		ri, known := runIndex[a.Run]
@@ -114,12 +129,80 @@ func (v *verifier) checkContent() error {
 	if err == nil && m.Counts.Artefacts != artefacts {
 		v.cr.addf(ManifestFile, "counts %d artefacts but lists %d", m.Counts.Artefacts, artefacts)
 	}
-	if v.rep.Manifest != nil {
-		v.checkReport(&m)
-	}
+	reportCheck.Wait()
+	v.cr.merge(reportProblems)
 	v.rep.Manifest = &m
 	return v.ctx.Err()
 }
+
+// pullAhead is iter.Pull2 with the sequence running ahead in its own goroutine, up to
+// pullBatch*pullBatches pairs: the consumer and the producer then use a core each, and
+// memory stays bounded. stop ends the producer early (and waits for it).
+func pullAhead[K, V any](seq iter.Seq2[K, V]) (next func() (K, V, bool), stop func()) {
+	type pair struct {
+		k K
+		v V
+	}
+	batches := make(chan []pair, pullBatches)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer close(batches)
+		batch := make([]pair, 0, pullBatch)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]pair, 0, pullBatch)
+				return true
+			case <-done:
+				return false
+			}
+		}
+		for k, v := range seq {
+			batch = append(batch, pair{k, v})
+			if len(batch) == pullBatch && !send() {
+				return
+			}
+		}
+		if len(batch) > 0 {
+			send()
+		}
+	}()
+	var cur []pair
+	next = func() (K, V, bool) {
+		for len(cur) == 0 {
+			b, ok := <-batches
+			if !ok {
+				var k K
+				var v V
+				return k, v, false
+			}
+			cur = b
+		}
+		p := cur[0]
+		cur[0] = pair{}
+		cur = cur[1:]
+		return p.k, p.v, true
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(done)
+			for range batches { // unblock a producer between batches
+			}
+			<-finished
+		})
+	}
+	return next, stop
+}
+
+// pullBatch and pullBatches bound what pullAhead runs ahead: with envelopes of ~1 KiB,
+// about 1 MiB.
+const (
+	pullBatch   = 256
+	pullBatches = 4
+)
 
 // checkHeader checks manifest.json's claims about signer, runs and chain.
 func (v *verifier) checkHeader(m *Manifest) {

@@ -13,10 +13,17 @@ import (
 	"strings"
 )
 
+// reportChecker checks the report files alongside the other content checks, collecting
+// its problems in cr (which shadows the verifier's) to be merged after theirs.
+type reportChecker struct {
+	*verifier
+	cr *Report
+}
+
 // checkReport checks that every file the report files reference is bundled (and, where
 // they give one, with the hash they give). The report is what auditors read first; a link
 // to evidence that is not there is a broken promise.
-func (v *verifier) checkReport(m *Manifest) {
+func (v *reportChecker) checkReport(m *Manifest) {
 	for _, rel := range m.Report {
 		if !strings.HasPrefix(rel, DirReport+"/") {
 			v.cr.addf(ManifestFile, "report file %q is not under report/", rel)
@@ -49,12 +56,12 @@ func (v *verifier) checkReport(m *Manifest) {
 // reference checks one link found in report file from: relative links must resolve to a
 // bundled file inside the top folder; links elsewhere make the report depend on something
 // the bundle does not hold. It returns the target's entry, or nil.
-func (v *verifier) reference(from, href string) *entry {
+func (v *reportChecker) reference(from, href string) *entry {
 	return v.referenceIn(from, path.Dir(from), href)
 }
 
 // referenceIn resolves href relative to the directory base.
-func (v *verifier) referenceIn(from, base, href string) *entry {
+func (v *reportChecker) referenceIn(from, base, href string) *entry {
 	if href == "" || strings.HasPrefix(href, "#") {
 		return nil
 	}
@@ -78,7 +85,7 @@ func (v *verifier) referenceIn(from, base, href string) *entry {
 }
 
 // checkCSV checks the evidence_files column: paths relative to the top folder.
-func (v *verifier) checkCSV(rel string, r io.Reader) error {
+func (v *reportChecker) checkCSV(rel string, r io.Reader) error {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -114,7 +121,7 @@ func (v *verifier) checkCSV(rel string, r io.Reader) error {
 var htmlRef = regexp.MustCompile(`(?i)\b(?:href|src)\s*=\s*"([^"]*)"`)
 
 // checkHTML checks every href and src of the page.
-func (v *verifier) checkHTML(rel string, r io.Reader) error {
+func (v *reportChecker) checkHTML(rel string, r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
@@ -137,7 +144,7 @@ type rlink struct {
 // checkJSONLinks walks a JSON report (OSCAL assessment results) token by token, so its size
 // does not matter: every "href" must resolve, and every back-matter "rlinks" hash must be
 // the file's SHA-256.
-func (v *verifier) checkJSONLinks(rel string, r io.Reader) error {
+func (v *reportChecker) checkJSONLinks(rel string, r io.Reader) error {
 	dec := json.NewDecoder(r)
 	dec.UseNumber()
 	if err := v.walkJSON(rel, dec, "", 0); err != nil {
@@ -149,7 +156,7 @@ func (v *verifier) checkJSONLinks(rel string, r io.Reader) error {
 	return nil
 }
 
-func (v *verifier) walkJSON(rel string, dec *json.Decoder, key string, depth int) error {
+func (v *reportChecker) walkJSON(rel string, dec *json.Decoder, key string, depth int) error {
 	if depth > 64 {
 		return errors.New("nested too deeply")
 	}
@@ -196,7 +203,7 @@ func (v *verifier) walkJSON(rel string, dec *json.Decoder, key string, depth int
 	return nil
 }
 
-func (v *verifier) checkRLink(rel string, l rlink) {
+func (v *reportChecker) checkRLink(rel string, l rlink) {
 	e := v.reference(rel, l.Href)
 	if e == nil {
 		return

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -71,9 +72,16 @@ func decode(r io.Reader, fn func(evidence.Envelope) error, envelopes bool) (Head
 	if err := expectDelim(dec, '[', "run "+h.ID+": envelopes"); err != nil {
 		return h, err
 	}
-	for i := 0; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+	// The envelopes are split off the stream by evidence.ArrayReader and each decoded once
+	// by DecodeEnvelope: json.Decoder.Decode into a json.RawMessage first would scan and
+	// copy every envelope twice more, and verifying a bundle decodes one per artefact.
+	ar := evidence.NewArrayReader(io.MultiReader(dec.Buffered(), r), 0)
+	for i := 0; ; i++ {
+		raw, err := ar.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
 			return h, fmt.Errorf("invalid manifest: run %s: envelope %d: %w", h.ID, i, err)
 		}
 		e, err := DecodeEnvelope(raw)
@@ -86,17 +94,21 @@ func decode(r io.Reader, fn func(evidence.Envelope) error, envelopes bool) (Head
 			}
 		}
 	}
-	if err := expectDelim(dec, ']', "run "+h.ID+": envelopes"); err != nil {
-		return h, err
+	// What follows the array: the manifest's closing brace, then nothing but white space.
+	rest := bufio.NewReader(ar.Rest())
+	c, err := nextNonSpace(rest)
+	if err != nil {
+		return h, fmt.Errorf("invalid manifest: run %s: %w", h.ID, unexpectedEOF(err))
 	}
-	if dec.More() {
-		tok, _ := dec.Token()
+	switch c {
+	case '}':
+	case ',':
+		tok, _ := json.NewDecoder(rest).Token()
 		return h, fmt.Errorf("invalid manifest: run %s: key %v after \"envelopes\" (envelopes must be last)", h.ID, tok)
+	default:
+		return h, fmt.Errorf("invalid manifest: run %s: got %q after the envelopes, want '}'", h.ID, c)
 	}
-	if err := expectDelim(dec, '}', "run "+h.ID); err != nil {
-		return h, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := nextNonSpace(rest); err != io.EOF {
 		if err == nil {
 			err = errors.New("unexpected data after the manifest")
 		}
@@ -152,6 +164,21 @@ func DecodeEnvelope(data []byte) (evidence.Envelope, error) {
 		return evidence.Envelope{}, err
 	}
 	return e, nil
+}
+
+// nextNonSpace reads past JSON white space and returns the next byte.
+func nextNonSpace(r io.ByteReader) (byte, error) {
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c, nil
+		}
+	}
 }
 
 // unexpectedEOF turns io.EOF in the middle of a manifest into io.ErrUnexpectedEOF, so a
