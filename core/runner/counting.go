@@ -56,9 +56,6 @@ func (c *countingStore) Put(ctx context.Context, d evidence.Digest, r io.ReadSee
 	}
 	c.mu.Lock()
 	ds := c.deferred
-	if ds != nil {
-		c.dirty = true
-	}
 	c.mu.Unlock()
 	var err error
 	if ds != nil {
@@ -68,6 +65,13 @@ func (c *countingStore) Put(ctx context.Context, d evidence.Digest, r io.ReadSee
 	}
 	if err != nil {
 		return err
+	}
+	if ds != nil {
+		// Only now: a Sync that ran while PutDeferred was still writing cleared dirty
+		// without this object in its batch, and the next Sync must not skip it.
+		c.mu.Lock()
+		c.dirty = true
+		c.mu.Unlock()
 	}
 	c.newBytes.Add(size)
 	c.newObjects.Add(1)
@@ -95,9 +99,20 @@ func (c *countingStore) Sync(ctx context.Context) error {
 // StopDeferring syncs and makes later Puts durable when they return (sealing needs that:
 // the run ref must never name a manifest that is not durable).
 func (c *countingStore) StopDeferring(ctx context.Context) error {
-	err := c.Sync(ctx)
 	c.mu.Lock()
-	c.deferred = nil
+	ds := c.deferred
+	c.deferred, c.dirty = nil, false
 	c.mu.Unlock()
-	return err
+	if ds == nil {
+		return nil
+	}
+	// Unconditionally: whatever the dirty flag says, nothing may stay pending when the run
+	// is sealed (a store's SyncDeferred with nothing pending returns at once).
+	if err := ds.SyncDeferred(ctx); err != nil {
+		c.mu.Lock()
+		c.deferred, c.dirty = ds, true
+		c.mu.Unlock()
+		return err
+	}
+	return nil
 }

@@ -130,3 +130,46 @@ func TestConnectorStuckInEmitDoesNotBlockTheRun(t *testing.T) {
 		t.Fatalf("outcome %s, %d artefacts: %+v", sum.Outcome, sum.Artefacts, sum.GapList)
 	}
 }
+
+// gatedStore is a groupStore whose PutDeferred waits at a gate after it has read the
+// object, so a test can run a Sync while a deferred Put is still in flight.
+type gatedStore struct {
+	*groupStore
+	inside chan struct{}
+	gate   chan struct{}
+}
+
+func (g *gatedStore) PutDeferred(ctx context.Context, d evidence.Digest, r io.ReadSeeker, size int64) error {
+	g.inside <- struct{}{}
+	<-g.gate
+	return g.groupStore.PutDeferred(ctx, d, r, size)
+}
+
+// TestSyncDuringDeferredPut: a Sync that runs while a deferred Put is still writing must
+// not let the run be sealed with that object pending (it would be lost to every other
+// process, and a sealed manifest would name it).
+func TestSyncDuringDeferredPut(t *testing.T) {
+	g := &gatedStore{groupStore: &groupStore{Store: mem.New()}, inside: make(chan struct{}), gate: make(chan struct{})}
+	c := newCountingStore(g, true)
+	ctx := context.Background()
+	doc := []byte(`{"late":true}`)
+	done := make(chan error, 1)
+	go func() { done <- c.Put(ctx, evidence.Sum(doc), bytes.NewReader(doc), int64(len(doc))) }()
+	<-g.inside // the Put is inside PutDeferred
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(g.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopDeferring(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.unsynced(); n != 0 {
+		t.Fatalf("%d objects still pending after StopDeferring", n)
+	}
+	if _, err := g.Store.Stat(ctx, evidence.Sum(doc)); err != nil {
+		t.Fatalf("the object is not durable: %v", err)
+	}
+}
