@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exhibit-dev/exhibit/config"
+	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/evidence/check"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 	"github.com/exhibit-dev/exhibit/evidence/store"
@@ -43,7 +44,9 @@ func newCheckCmd(g *globals) *cobra.Command {
   - every run ref's signatures (DER and SSHSIG) verified against the pinned key;
   - every run manifest decoded and compared with its ref;
   - the chain of runs unbroken (no run missing in the middle) and not forked;
-  - every object a manifest references (documents, response bodies, results) present.
+  - every object a manifest references (documents, response bodies, results) present;
+  - every run the index records still in the store (the chain alone cannot show that its
+    newest runs were deleted whole).
 
 Each problem is printed with its location (store and digest, run id, artefact), then a
 summary. The pinned key is the store's own signing.pub in the key directory; with --key or
@@ -92,9 +95,14 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	}
 	fmt.Fprintf(out, "checking %s (%s; runs verified against %s from %s)\n", repo.Describe, mode, verifier.Fingerprint(), keySource)
 
+	expected, err := indexedRuns(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	last := time.Now()
 	report, err := check.Run(ctx, repo, verifier, check.Options{
 		ReadData: opts.readData,
+		Expected: expected,
 		Progress: func(p check.Progress) {
 			// A line every few seconds shows a long check is alive, without flooding logs.
 			if now := time.Now(); now.Sub(last) >= 5*time.Second {
@@ -165,4 +173,30 @@ func openRepo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 	default:
 		return openStore(ctx, cfg)
 	}
+}
+
+// indexedRuns returns the sealed runs the index records, so check can tell when the newest
+// runs were deleted from the store whole (ref and manifest), which the hash chain alone
+// cannot show. A missing index is not an error: the store is the source of truth and the
+// index is rebuildable; check then says nothing about such deletions.
+func indexedRuns(ctx context.Context, cfg *config.Config) ([]check.ExpectedRun, error) {
+	if _, err := os.Stat(cfg.IndexPath()); err != nil {
+		return nil, nil
+	}
+	ix, err := index.Open(ctx, cfg.IndexPath())
+	if err != nil {
+		return nil, fmt.Errorf("could not open the index to cross-check the runs: %w", err)
+	}
+	defer ix.Close()
+	runs, err := ix.Runs(ctx, index.RunFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("could not list the runs of the index: %w", err)
+	}
+	var out []check.ExpectedRun
+	for _, r := range runs {
+		if r.Manifest != nil {
+			out = append(out, check.ExpectedRun{ID: r.ID, Manifest: *r.Manifest, Source: "the index (" + cfg.IndexPath() + ")"})
+		}
+	}
+	return out, nil
 }

@@ -92,6 +92,36 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("check after two runs: exit %d\n%s%s", code, out, errOut)
 	}
 
+	// Delete the newest run whole, manifest and signed ref: the chain alone cannot show it,
+	// the index can, and check says so. Then put it back.
+	storeDir := filepath.Join(dir, "data", "store")
+	manifestPath := filepath.Join(storeDir, "objects", "sha256", second.manifest[:2], second.manifest)
+	refs, _ := filepath.Glob(filepath.Join(storeDir, "runs", "sha256", "*", "*"))
+	var refPath string
+	for _, r := range refs {
+		if b, err := os.ReadFile(r); err == nil && strings.Contains(string(b), second.manifest) {
+			refPath = r
+		}
+	}
+	if refPath == "" {
+		t.Fatalf("no ref names manifest %s", second.manifest)
+	}
+	aside := t.TempDir()
+	for _, p := range []string{manifestPath, refPath} {
+		if err := os.Rename(p, filepath.Join(aside, filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, code = execExhibit(t, "check", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "run-lost") || !strings.Contains(out, second.id) {
+		t.Fatalf("check after deleting the newest run: exit %d, want 1 with run-lost %s\n%s%s", code, second.id, out, errOut)
+	}
+	for _, p := range []string{manifestPath, refPath} {
+		if err := os.Rename(filepath.Join(aside, filepath.Base(p)), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Tamper with one stored document: exhibit check must name it.
 	victim := firstDocument(t, dir)
 	path := filepath.Join(dir, "data", "store", "objects", "sha256", victim[:2], victim)

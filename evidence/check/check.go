@@ -33,6 +33,19 @@ type Options struct {
 	// Progress, if set, is called as the check advances. Calls are serialised but may come
 	// from different goroutines; it must return quickly.
 	Progress func(Progress)
+	// Expected are runs recorded outside the repository (the index, an auditor's list of
+	// manifest digests). A hash chain cannot show that its newest runs were deleted, ref and
+	// manifest together: nothing in the store names them any more. Each expected run whose
+	// signed ref is missing is reported as KindRunLost.
+	Expected []ExpectedRun
+}
+
+// ExpectedRun is a run known to have been sealed, by its id and manifest digest.
+type ExpectedRun struct {
+	ID       string
+	Manifest evidence.Digest
+	// Source says where it is known from, e.g. "the index".
+	Source string
 }
 
 // Phase names a stage of a check.
@@ -82,12 +95,16 @@ const (
 	KindChainBroken Kind = "chain-broken"
 	// KindChainFork: two runs claim the same place in the chain.
 	KindChainFork Kind = "chain-fork"
+	// KindRunLost: a run recorded outside the repository (Options.Expected) has no signed
+	// ref in it: it was deleted, or the repository is not the one that sealed it.
+	KindRunLost Kind = "run-lost"
 )
 
 var kindRank = map[Kind]int{
 	KindObjectCorrupt: 0, KindObjectUnreadable: 1, KindObjectMissing: 2, KindObjectSize: 3,
 	KindRefInvalid: 4, KindSignature: 5, KindRefMismatch: 6, KindRefMissing: 7,
 	KindManifestMissing: 8, KindManifestInvalid: 9, KindChainBroken: 10, KindChainFork: 11,
+	KindRunLost: 12,
 }
 
 // Store names of a Problem.

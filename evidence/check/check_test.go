@@ -62,6 +62,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		readData bool
 		damage   func(t *testing.T, f *fixture)
 		verifier func(f *fixture) *sign.Verifier // nil: the fixture's own key
+		expected bool                            // pass every sealed run as Options.Expected (as the index knows them)
 		want     []want
 	}{
 		{name: "clean", readData: true, damage: func(*testing.T, *fixture) {}},
@@ -187,6 +188,23 @@ func TestCheckFindsDamage(t *testing.T) {
 			want: []want{{kind: KindObjectSize, runID: "r4", contains: []string{"stored with 136 bytes, the manifest says 143"}}},
 		},
 		{
+			// A hash chain alone cannot see its newest run deleted whole: nothing names it.
+			name: "newest run deleted whole, nothing else knows it", readData: true,
+			damage: func(t *testing.T, f *fixture) {
+				remove(t, f.repo.Objects, f.runs[2].Digest)
+				remove(t, f.repo.Runs, f.runs[2].RefDigest)
+			},
+		},
+		{
+			name: "newest run deleted whole, the index knows it", expected: true,
+			damage: func(t *testing.T, f *fixture) {
+				remove(t, f.repo.Objects, f.runs[2].Digest)
+				remove(t, f.repo.Runs, f.runs[2].RefDigest)
+			},
+			want: []want{{kind: KindRunLost, digest: manifestOf(2), runID: "r3", contains: []string{"the index records this run", "no signed ref"}}},
+		},
+		{name: "clean, the index agrees", expected: true, readData: true, damage: func(*testing.T, *fixture) {}},
+		{
 			name:     "store signed by another key than the pinned one",
 			damage:   func(*testing.T, *fixture) {},
 			verifier: func(*fixture) *sign.Verifier { return otherKey.Verifier() },
@@ -206,7 +224,13 @@ func TestCheckFindsDamage(t *testing.T) {
 				if tt.verifier != nil {
 					v = tt.verifier(f)
 				}
-				report, err := Run(context.Background(), f.repo, v, Options{ReadData: tt.readData})
+				opts := Options{ReadData: tt.readData}
+				if tt.expected {
+					for _, r := range f.runs {
+						opts.Expected = append(opts.Expected, ExpectedRun{ID: r.Header.ID, Manifest: r.Digest, Source: "the index"})
+					}
+				}
+				report, err := Run(context.Background(), f.repo, v, opts)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -68,6 +68,12 @@ func (c *checker) checkRuns(ctx context.Context) error {
 		}
 		c.step()
 	}
+	for _, e := range c.opts.Expected {
+		if _, ok := ch.byManifest[e.Manifest]; !ok {
+			c.add(Problem{Kind: KindRunLost, Store: StoreObjects, Digest: e.Manifest, RunID: e.ID,
+				Message: fmt.Sprintf("%s records this run, but the store has no signed ref for its manifest: it was deleted (or this is not the store that sealed it)", e.Source)})
+		}
+	}
 	return c.checkChain(ctx, ch)
 }
 
