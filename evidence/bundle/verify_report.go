@@ -3,7 +3,6 @@ package bundle
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -141,66 +140,11 @@ type rlink struct {
 	} `json:"hashes"`
 }
 
-// checkJSONLinks walks a JSON report (OSCAL assessment results) token by token, so its size
+// checkJSONLinks checks a JSON report (OSCAL assessment results) as a stream, so its size
 // does not matter: every "href" must resolve, and every back-matter "rlinks" hash must be
 // the file's SHA-256.
 func (v *reportChecker) checkJSONLinks(rel string, r io.Reader) error {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	if err := v.walkJSON(rel, dec, "", 0); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON value")
-	}
-	return nil
-}
-
-func (v *reportChecker) walkJSON(rel string, dec *json.Decoder, key string, depth int) error {
-	if depth > 64 {
-		return errors.New("nested too deeply")
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k, _ := kt.(string)
-				if err := v.walkJSON(rel, dec, k, depth+1); err != nil {
-					return err
-				}
-			}
-		case '[':
-			for dec.More() {
-				if key == "rlinks" {
-					var l rlink
-					if err := dec.Decode(&l); err != nil {
-						return err
-					}
-					v.checkRLink(rel, l)
-					continue
-				}
-				if err := v.walkJSON(rel, dec, key, depth+1); err != nil {
-					return err
-				}
-			}
-		}
-		_, err := dec.Token()
-		return err
-	case string:
-		if key == "href" {
-			v.reference(rel, t)
-		}
-	}
-	return nil
+	return walkLinks(r, func(href string) { v.reference(rel, href) }, func(l rlink) { v.checkRLink(rel, l) })
 }
 
 func (v *reportChecker) checkRLink(rel string, l rlink) {
