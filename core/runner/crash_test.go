@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 // crashHelper runs a collection in dir whose connector emits three artefacts, says
 // "emitted" and then hangs until the process is killed.
 func crashHelper(dir string) int {
-	flushEvery = 1
+	flushEvery, flushWait = 1, true
 	ctx := context.Background()
 	repo, err := fs.OpenRepo(filepath.Join(dir, "store"))
 	if err != nil {

@@ -64,8 +64,8 @@ func (g *groupStore) unsynced() int {
 }
 
 func TestDeferredObjectsAreSyncedBeforeTheyAreReferenced(t *testing.T) {
-	defer func(n int) { flushEvery = n }(flushEvery)
-	flushEvery = 1 // every emit flushes: after emit returns, nothing may be pending
+	defer func(n int, w bool) { flushEvery, flushWait = n, w }(flushEvery, flushWait)
+	flushEvery, flushWait = 1, true // every emit flushes: after emit returns, nothing may be pending
 	e := newEnv(t)
 	objects := &groupStore{Store: mem.New()}
 	e.repo = &store.Repo{Objects: objects, Runs: mem.New(), Describe: "group"}

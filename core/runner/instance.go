@@ -46,6 +46,13 @@ type collector struct {
 	exchanges int
 	gapList   []GapInfo
 	indexErr  error
+	// written counts the envelopes whose batch the writer has written (journal, index);
+	// drained is signalled when the writer takes the pending batch and when it has written it.
+	written int
+	drained *sync.Cond
+	// writer is the goroutine that makes batches durable, in order (see writer.go); nil
+	// when no writer runs and flushes happen inline.
+	writer *batchWriter
 
 	progressMu *sync.Mutex
 }
@@ -255,7 +262,19 @@ func (c *collector) add(ctx context.Context, st *instanceState, env evidence.Env
 	}
 	var flushErr error
 	if len(c.pending) >= flushEvery || time.Since(c.lastFlush) >= FlushInterval {
-		flushErr = c.flushLocked(ctx)
+		if c.writer != nil {
+			// The writer syncs, journals and indexes this batch while the connector goes on;
+			// a connector that outruns it waits here, so at most two batches are in memory.
+			c.writer.kick()
+			mine := c.seq
+			for c.writer != nil && (len(c.pending) >= 2*flushEvery || (flushWait && c.written < mine)) {
+				c.drained.Wait()
+			}
+		}
+		if c.writer == nil && (len(c.pending) >= flushEvery || flushWait) {
+			// No writer (any more): every batch it took is written, so flushing here keeps order.
+			flushErr = c.flushLocked(ctx)
+		}
 	}
 	c.mu.Unlock()
 	if flushErr != nil {
@@ -276,69 +295,102 @@ func (c *collector) add(ctx context.Context, st *instanceState, env evidence.Env
 	return nil
 }
 
-// flush writes the pending envelopes to the journal (fsynced) and the index.
+// flush writes the pending envelopes to the journal (fsynced) and the index, and returns
+// when they and every batch before them are written.
 func (c *collector) flush(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.flushLocked(ctx)
+	w := c.writer
+	if w == nil {
+		defer c.mu.Unlock()
+		return c.flushLocked(ctx)
+	}
+	c.mu.Unlock()
+	return w.flush()
 }
 
+// flushLocked takes the pending batch and writes it; the caller holds c.mu and no writer
+// runs (or the caller is the writer's replacement at the end of the run).
 func (c *collector) flushLocked(ctx context.Context) error {
+	batch, first := c.takeLocked()
+	err := c.writeBatch(ctx, batch, first, true)
+	c.written = c.seq
+	return err
+}
+
+// takeLocked takes the pending envelopes as a batch and the sequence number of its first.
+func (c *collector) takeLocked() ([]evidence.Envelope, int) {
 	c.lastFlush = time.Now()
 	if len(c.pending) == 0 {
+		return nil, c.seq
+	}
+	batch, first := c.pending, c.seq-len(c.pending)
+	c.pending = make([]evidence.Envelope, 0, flushEvery)
+	if c.drained != nil {
+		c.drained.Broadcast()
+	}
+	return batch, first
+}
+
+// writeBatch makes a batch durable: its objects synced, then its envelopes journaled and
+// indexed. Batches are written one at a time, in order: by the writer, or under c.mu
+// (holdsMu) when no writer runs.
+func (c *collector) writeBatch(ctx context.Context, batch []evidence.Envelope, first int, holdsMu bool) error {
+	if len(batch) == 0 {
 		return nil
 	}
-	first := c.seq - len(c.pending)
-	// The pending envelopes' objects must be durable before anything durable names them.
+	// The batch's objects must be durable before anything durable names them.
 	if err := c.objects.Sync(ctx); err != nil {
 		return fmt.Errorf("could not make stored objects durable: %w", err)
 	}
 	var errs []error
 	if c.journal != nil {
-		if err := c.journal.append(c.pending); err != nil {
+		if err := c.journal.append(batch); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if c.r.Index != nil && c.indexErr == nil {
-		if err := c.r.Index.AddArtefacts(ctx, c.runID, first, c.pending); err != nil {
-			c.indexErr = err
+	if c.r.Index != nil && c.indexOK(holdsMu) {
+		if err := c.r.Index.AddArtefacts(ctx, c.runID, first, batch); err != nil {
+			c.setIndexErr(holdsMu, err)
 			errs = append(errs, err)
 		}
 	}
-	clear(c.pending)
-	c.pending = c.pending[:0]
 	return errors.Join(errs...)
 }
 
-// startFlusher flushes pending envelopes every FlushInterval until the returned stop
-// function is called (idempotent; it waits for the flusher to end).
+func (c *collector) indexOK(holdsMu bool) bool {
+	if !holdsMu {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+	}
+	return c.indexErr == nil
+}
+
+func (c *collector) setIndexErr(holdsMu bool, err error) {
+	if !holdsMu {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+	}
+	c.indexErr = err
+}
+
+// startFlusher starts the batch writer (see writer.go), which also writes what is pending
+// every FlushInterval, until the returned stop function is called (idempotent; it waits
+// for every batch taken to be written, then flushes inline from then on).
 func (c *collector) startFlusher(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		t := time.NewTicker(FlushInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				c.mu.Lock()
-				var err error
-				if len(c.pending) > 0 && time.Since(c.lastFlush) >= FlushInterval/2 {
-					err = c.flushLocked(ctx)
-				}
-				c.mu.Unlock()
-				if err != nil {
-					c.r.logger().Error("could not write the journal or index", "run", c.runID, "err", err)
-				}
-			}
-		}
-	}()
+	c.mu.Lock()
+	c.drained = sync.NewCond(&c.mu)
+	w := newBatchWriter(ctx, c)
+	c.writer = w
+	c.mu.Unlock()
 	var once sync.Once
 	return func() {
-		once.Do(func() { close(done); <-ended })
+		once.Do(func() {
+			w.stop()
+			c.mu.Lock()
+			c.writer = nil
+			c.drained.Broadcast()
+			c.mu.Unlock()
+		})
 	}
 }
 
