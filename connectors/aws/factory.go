@@ -83,7 +83,7 @@ func newConnector(settings connector.Settings, opts connector.Options) (*Connect
 	if opts.Limits.MaxPages <= 0 {
 		opts.Limits.MaxPages = connector.DefaultLimits.MaxPages
 	}
-	c := &Connector{st: st, opts: opts, externalIDs: map[string]string{}, wait: sleepCtx}
+	c := &Connector{st: st, opts: opts, externalIDs: map[string]string{}, wait: connector.Sleep}
 	cr := st.Credentials
 	if cr.AccessKeyIDEnv != "" || cr.AccessKeyIDFile != "" {
 		if opts.Secrets == nil {
@@ -131,16 +131,4 @@ func (c *Connector) externalID(lit, env, file string) (string, error) {
 	}
 	b, err := c.opts.Secrets.Secret("external_id", env, file)
 	return string(b), err
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

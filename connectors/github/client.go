@@ -41,7 +41,7 @@ func newConnector(cfg *Settings, opts connector.Options, sleep sleeper) *Connect
 		opts.Limits = connector.DefaultLimits
 	}
 	if sleep == nil {
-		sleep = realSleep
+		sleep = connector.Sleep
 	}
 	return &Connector{cfg: cfg, opts: opts, sleep: sleep}
 }

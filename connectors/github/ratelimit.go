@@ -21,17 +21,6 @@ import (
 // clock, so no test ever sleeps.
 type sleeper func(ctx context.Context, d time.Duration) error
 
-func realSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 const (
 	// secondaryBackoffStart is the first wait after a secondary rate limit that names no
 	// Retry-After: GitHub asks to wait at least a minute, then exponentially longer.

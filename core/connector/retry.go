@@ -73,6 +73,15 @@ func Wait(ctx context.Context, d time.Duration, limits Limits) error {
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 		return AsGap(evidence.StatusThrottled, fmt.Errorf("the upstream asked to wait %s, beyond the deadline of the collection", d))
 	}
+	return Sleep(ctx, d)
+}
+
+// Sleep waits d or until ctx ends, whichever comes first; it returns ctx.Err() in the
+// second case. A d of zero or less returns ctx.Err() at once.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
