@@ -148,6 +148,22 @@ func (c *client) listAll(ctx context.Context, first *abs.RequestInformation) ([]
 	return out, err
 }
 
+// listSorted builds a request, collects every item of the (small) collection and sorts
+// the items by id: Graph promises no order, and documents must be deterministic so that
+// unchanged evidence deduplicates.
+func (c *client) listSorted(ctx context.Context, build func() (*absRequest, error)) ([]map[string]any, error) {
+	ri, err := build()
+	if err != nil {
+		return nil, err
+	}
+	items, err := c.listAll(ctx, ri)
+	if err != nil {
+		return nil, err
+	}
+	sortByID(items)
+	return items, nil
+}
+
 // nextRequest turns an @odata.nextLink into a request. The link must point at the Graph
 // endpoint we were configured with: the request carries the bearer token.
 func (c *client) nextRequest(link string) (*abs.RequestInformation, error) {

@@ -41,15 +41,12 @@ func directoryWorker(ctx context.Context, r *run, send func(evidence.Artefact) e
 		{kind: KindPIMAssignments, op: "list PIM role schedules", build: r.pimAssignments},
 		{kind: KindPIMPolicies, op: "list PIM role management policy assignments", build: r.pimPolicies},
 		{kind: KindAccessReviews, op: "list access review definitions", build: func(ctx context.Context) (any, error) {
-			ri, err := r.c.graph.IdentityGovernance().AccessReviews().Definitions().ToGetRequestInformation(ctx, nil)
+			defs, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+				return r.c.graph.IdentityGovernance().AccessReviews().Definitions().ToGetRequestInformation(ctx, nil)
+			})
 			if err != nil {
 				return nil, err
 			}
-			defs, err := r.c.listAll(ctx, ri)
-			if err != nil {
-				return nil, err
-			}
-			sortByID(defs)
 			return map[string]any{"definitions": defs}, nil
 		}},
 		{kind: KindSignInActivity, op: "list users with their sign-in activity", build: r.signInActivity},
@@ -73,17 +70,14 @@ var passwordRuleDefaults = map[string]string{
 }
 
 func (r *run) passwordPolicy(ctx context.Context) (any, error) {
-	ri, err := r.c.graph.Domains().ToGetRequestInformation(ctx, &domains.DomainsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &domains.DomainsRequestBuilderGetQueryParameters{Select: []string{"id", "authenticationType", "isDefault", "isInitial", "isVerified", "passwordValidityPeriodInDays", "passwordNotificationWindowInDays"}}})
+	doms, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+		return r.c.graph.Domains().ToGetRequestInformation(ctx, &domains.DomainsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &domains.DomainsRequestBuilderGetQueryParameters{Select: []string{"id", "authenticationType", "isDefault", "isInitial", "isVerified", "passwordValidityPeriodInDays", "passwordNotificationWindowInDays"}}})
+	})
 	if err != nil {
 		return nil, err
 	}
-	doms, err := r.c.listAll(ctx, ri)
-	if err != nil {
-		return nil, err
-	}
-	sortByID(doms)
-	ri, err = r.c.graph.GroupSettings().ToGetRequestInformation(ctx, nil)
+	ri, err := r.c.graph.GroupSettings().ToGetRequestInformation(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -135,29 +129,23 @@ func atoi(s string) any {
 // roleAssignments lists active directory role assignments with role names and, for user
 // principals, the properties the rules need (synced from on-premises, enabled).
 func (r *run) roleAssignments(ctx context.Context) (any, error) {
-	ri, err := r.c.graph.RoleManagement().Directory().RoleDefinitions().ToGetRequestInformation(ctx, &rolemanagement.DirectoryRoleDefinitionsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &rolemanagement.DirectoryRoleDefinitionsRequestBuilderGetQueryParameters{Select: []string{"id", "displayName", "templateId", "isBuiltIn"}}})
+	defs, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+		return r.c.graph.RoleManagement().Directory().RoleDefinitions().ToGetRequestInformation(ctx, &rolemanagement.DirectoryRoleDefinitionsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &rolemanagement.DirectoryRoleDefinitionsRequestBuilderGetQueryParameters{Select: []string{"id", "displayName", "templateId", "isBuiltIn"}}})
+	})
 	if err != nil {
 		return nil, err
 	}
-	defs, err := r.c.listAll(ctx, ri)
-	if err != nil {
-		return nil, err
-	}
-	sortByID(defs)
 	names := map[string]string{}
 	for _, d := range defs {
 		names[str(d["id"])] = str(d["displayName"])
 	}
-	ri, err = r.c.graph.RoleManagement().Directory().RoleAssignments().ToGetRequestInformation(ctx, nil)
+	assignments, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+		return r.c.graph.RoleManagement().Directory().RoleAssignments().ToGetRequestInformation(ctx, nil)
+	})
 	if err != nil {
 		return nil, err
 	}
-	assignments, err := r.c.listAll(ctx, ri)
-	if err != nil {
-		return nil, err
-	}
-	sortByID(assignments)
 	principals := map[string]map[string]any{}
 	for _, a := range assignments {
 		id := str(a["principalId"])
@@ -183,39 +171,30 @@ func (r *run) roleAssignments(ctx context.Context) (any, error) {
 }
 
 func (r *run) pimAssignments(ctx context.Context) (any, error) {
-	ri, err := r.c.graph.RoleManagement().Directory().RoleEligibilitySchedules().ToGetRequestInformation(ctx, nil)
+	eligible, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+		return r.c.graph.RoleManagement().Directory().RoleEligibilitySchedules().ToGetRequestInformation(ctx, nil)
+	})
 	if err != nil {
 		return nil, err
 	}
-	eligible, err := r.c.listAll(ctx, ri)
+	active, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+		return r.c.graph.RoleManagement().Directory().RoleAssignmentScheduleInstances().ToGetRequestInformation(ctx, nil)
+	})
 	if err != nil {
 		return nil, err
 	}
-	ri, err = r.c.graph.RoleManagement().Directory().RoleAssignmentScheduleInstances().ToGetRequestInformation(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	active, err := r.c.listAll(ctx, ri)
-	if err != nil {
-		return nil, err
-	}
-	sortByID(eligible)
-	sortByID(active)
 	return map[string]any{"eligibilitySchedules": eligible, "activeAssignments": active, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
 }
 
 func (r *run) pimPolicies(ctx context.Context) (any, error) {
 	filter := "scopeId eq '/' and scopeType eq 'DirectoryRole'"
-	ri, err := r.c.graph.Policies().RoleManagementPolicyAssignments().ToGetRequestInformation(ctx, &policies.RoleManagementPolicyAssignmentsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &policies.RoleManagementPolicyAssignmentsRequestBuilderGetQueryParameters{Filter: &filter, Expand: []string{"policy($expand=rules)"}}})
+	assignments, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+		return r.c.graph.Policies().RoleManagementPolicyAssignments().ToGetRequestInformation(ctx, &policies.RoleManagementPolicyAssignmentsRequestBuilderGetRequestConfiguration{
+			QueryParameters: &policies.RoleManagementPolicyAssignmentsRequestBuilderGetQueryParameters{Filter: &filter, Expand: []string{"policy($expand=rules)"}}})
+	})
 	if err != nil {
 		return nil, err
 	}
-	assignments, err := r.c.listAll(ctx, ri)
-	if err != nil {
-		return nil, err
-	}
-	sortByID(assignments)
 	return map[string]any{"assignments": assignments}, nil
 }
 

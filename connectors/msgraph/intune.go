@@ -54,16 +54,13 @@ func intuneWorker(ctx context.Context, r *run, send func(evidence.Artefact) erro
 			if f.err != nil {
 				return nil, f.err
 			}
-			ri, err := r.c.graph.DeviceManagement().DeviceCompliancePolicies().ToGetRequestInformation(ctx, &devicemanagement.DeviceCompliancePoliciesRequestBuilderGetRequestConfiguration{
-				QueryParameters: &devicemanagement.DeviceCompliancePoliciesRequestBuilderGetQueryParameters{Expand: []string{"assignments"}}})
+			pols, err := r.c.listSorted(ctx, func() (*absRequest, error) {
+				return r.c.graph.DeviceManagement().DeviceCompliancePolicies().ToGetRequestInformation(ctx, &devicemanagement.DeviceCompliancePoliciesRequestBuilderGetRequestConfiguration{
+					QueryParameters: &devicemanagement.DeviceCompliancePoliciesRequestBuilderGetQueryParameters{Expand: []string{"assignments"}}})
+			})
 			if err != nil {
 				return nil, err
 			}
-			pols, err := r.c.listAll(ctx, ri)
-			if err != nil {
-				return nil, err
-			}
-			sortByID(pols)
 			for _, p := range pols {
 				for _, a := range mapList(p["assignments"]) {
 					stripAnnotations(a)
