@@ -49,6 +49,16 @@ func newControlsEngine(cfg *config.Config) (*controls.Engine, error) {
 	return eng, nil
 }
 
+// loadControlsEngine loads the config named by the global flags and builds its controls
+// engine: what the commands that only read catalogues and rules need.
+func (g *globals) loadControlsEngine() (*controls.Engine, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return newControlsEngine(cfg)
+}
+
 // controlsEnv is what the controls and evidence commands open. It is small on purpose: when
 // the shared command environment (env.go) lands, openControlsEnv becomes a thin adapter.
 type controlsEnv struct {
@@ -395,11 +405,7 @@ func newControlsFrameworksCmd(g *globals) *cobra.Command {
 		Short: "List the frameworks: built-in catalogues and custom ones",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			eng, err := newControlsEngine(cfg)
+			eng, err := g.loadControlsEngine()
 			if err != nil {
 				return err
 			}
@@ -432,11 +438,7 @@ func newControlsRulesCmd(g *globals) *cobra.Command {
 		Short: "List the rules in use (validates rules files and controls config)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			eng, err := newControlsEngine(cfg)
+			eng, err := g.loadControlsEngine()
 			if err != nil {
 				return err
 			}

@@ -44,18 +44,27 @@ To rotate, generate into a new directory (--dir) and point signing.key_dir at it
 old public key to verify what it signed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				cfg, err := g.loadConfig()
-				if err != nil {
-					return err
-				}
-				dir = cfg.KeyDir()
+			kd, err := g.keyDir(dir)
+			if err != nil {
+				return err
 			}
-			return runKeysGenerate(dir, cmd.OutOrStdout())
+			return runKeysGenerate(kd, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "key directory (default: signing.key_dir, or <data_dir>/keys)")
 	return cmd
+}
+
+// keyDir is the key directory given by --dir, or else the one of the config.
+func (g *globals) keyDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return "", err
+	}
+	return cfg.KeyDir(), nil
 }
 
 // runKeysGenerate generates a key in dir and says where it is.
@@ -82,14 +91,11 @@ func newKeysFingerprintCmd(g *globals) *cobra.Command {
 		Short: "Print the signing key's fingerprint (SHA256:…, as ssh-keygen -l prints it)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				cfg, err := g.loadConfig()
-				if err != nil {
-					return err
-				}
-				dir = cfg.KeyDir()
+			kd, err := g.keyDir(dir)
+			if err != nil {
+				return err
 			}
-			fp, err := keysFingerprint(dir)
+			fp, err := keysFingerprint(kd)
 			if err != nil {
 				return err
 			}
