@@ -98,10 +98,6 @@ func openControlsEnv(ctx context.Context, g *globals, need envNeeds) (*controlsE
 		return nil, err
 	}
 	if need.repo {
-		if cfg.Store.Type != "fs" {
-			e.Close()
-			return nil, fmt.Errorf("store type %s: this command opens only the fs store so far", cfg.Store.Type)
-		}
 		if e.repo, err = openStore(ctx, cfg); err != nil {
 			e.Close()
 			return nil, err

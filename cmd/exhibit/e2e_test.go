@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -342,5 +343,34 @@ func TestDemoWithObjectLockStore(t *testing.T) {
 	}
 	if out, errOut, code := execExhibit(t, "check", "--config", cfg); code != 0 {
 		t.Fatalf("check exit %d\n%s%s", code, out, errOut)
+	}
+
+	// The commands that read and write the store on their own work on the bucket too:
+	// re-evaluation and manual evidence seal runs into it, and a bundle streams from it.
+	today := time.Now().UTC().Format("2006-01-02")
+	if out, errOut, code := execExhibit(t, "controls", "evaluate", "--config", cfg, "--from", today); code != 0 {
+		t.Fatalf("controls evaluate exit %d\n%s%s", code, out, errOut)
+	}
+	policy := filepath.Join(t.TempDir(), "policy.txt")
+	os.WriteFile(policy, []byte("information security policy, approved\n"), 0o644)
+	if out, errOut, code := execExhibit(t, "evidence", "add", "--config", cfg, "--file", policy, "--kind", "policy",
+		"--control", "A.5.1", "--effective-date", today); code != 0 {
+		t.Fatalf("evidence add exit %d\n%s%s", code, out, errOut)
+	}
+	zip := filepath.Join(t.TempDir(), "audit.zip")
+	if out, errOut, code := execExhibit(t, "bundle", "--config", cfg, "--framework", "iso27001-2022",
+		"--from", today, "--to", today, "-o", zip); code != 0 {
+		t.Fatalf("bundle exit %d\n%s%s", code, out, errOut)
+	}
+	fp := regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{43}`).FindString(out)
+	if out, errOut, code := execExhibit(t, "verify", zip, "--fingerprint", fp); code != 0 {
+		t.Fatalf("verify exit %d\n%s%s", code, out, errOut)
+	}
+	unpacked := unzipBundle(t, zip)
+	if m, _ := filepath.Glob(filepath.Join(unpacked, "runs", "*.json")); len(m) < 3 {
+		t.Errorf("bundle from the bucket holds %d runs, want the collection, the evaluation and the attestation", len(m))
+	}
+	if out, errOut, code := execExhibit(t, "check", "--config", cfg); code != 0 {
+		t.Fatalf("check after evaluate, evidence add and bundle: exit %d\n%s%s", code, out, errOut)
 	}
 }
