@@ -89,19 +89,23 @@ func collectExit(o manifest.Outcome) error {
 // runCollect runs one collection and prints its summary to out; progress goes to progress
 // when that is a terminal.
 func runCollect(ctx context.Context, g *globals, opts collectOptions, out, progress io.Writer) (*runner.Summary, error) {
-	e, err := openCmdEnv(ctx, g, progress, envNeed{repo: true, signer: true, connectors: true})
+	// Connector names and settings are checked before the data directory is touched.
+	e, err := loadCmdEnv(g, progress, true)
 	if err != nil {
 		return nil, err
 	}
-	defer e.Close()
 	insts, err := e.instances(opts.connectors, false)
 	if err != nil {
 		return nil, err
 	}
-	r := e.newRunner("exhibit collect", opts.lockTimeout)
-	if err := r.Check(insts); err != nil {
+	if err := e.checkSettings(insts); err != nil {
 		return nil, err
 	}
+	defer e.Close()
+	if err := e.open(ctx, envNeed{repo: true, signer: true}); err != nil {
+		return nil, err
+	}
+	r := e.newRunner("exhibit collect", opts.lockTimeout)
 	if !opts.noEvaluate {
 		eng, err := newControlsEngine(e.cfg)
 		if err != nil {

@@ -171,10 +171,16 @@ func TestCollectExitCodesAndSummary(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _ := collectConfig(t, tc.connectors)
+			cfg, dataDir := collectConfig(t, tc.connectors)
 			out, errOut, code := execExhibit(t, append([]string{"--config", cfg, "collect"}, tc.args...)...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			if tc.stdout == nil {
+				// Refused before anything ran: no store, index or signing key left behind.
+				if _, err := os.Stat(dataDir); err == nil {
+					t.Errorf("%s was created by a collect that was refused", dataDir)
+				}
 			}
 			for _, want := range tc.stdout {
 				if !strings.Contains(out, want) {

@@ -46,37 +46,68 @@ type envNeed struct {
 }
 
 func openCmdEnv(ctx context.Context, g *globals, stderr io.Writer, need envNeed) (*cmdEnv, error) {
+	e, err := loadCmdEnv(g, stderr, need.connectors)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.open(ctx, need); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// loadCmdEnv loads the config, the logger and (with connectors) the registry, and checks
+// every configured connector type against it. It touches nothing in the data directory,
+// so a command can refuse bad input before it creates a store, an index or a key.
+func loadCmdEnv(g *globals, stderr io.Writer, connectors bool) (*cmdEnv, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
 	}
 	e := &cmdEnv{cfg: cfg, log: newLogger(cfg, stderr)}
-	if need.connectors {
+	if connectors {
 		e.registry = connectorRegistry()
 		if err := cfg.CheckConnectorTypes(e.registry.Types()); err != nil {
 			return nil, err
 		}
 	}
+	return e, nil
+}
+
+// open opens what need asks for beyond the config: store, signing key, and the index.
+func (e *cmdEnv) open(ctx context.Context, need envNeed) error {
+	var err error
 	if need.repo {
-		if e.repo, err = openStore(ctx, cfg); err != nil {
-			return nil, err
+		if e.repo, err = openStore(ctx, e.cfg); err != nil {
+			return err
 		}
 	}
 	if need.signer {
 		var created bool
-		if e.signer, created, err = sign.LoadOrGenerate(cfg.KeyDir()); err != nil {
-			return nil, fmt.Errorf("could not load the signing key: %w", err)
+		if e.signer, created, err = sign.LoadOrGenerate(e.cfg.KeyDir()); err != nil {
+			return fmt.Errorf("could not load the signing key: %w", err)
 		}
 		if created {
 			e.log.Warn("created a new signing key; keep it safe and give its fingerprint to your auditor",
-				"dir", cfg.KeyDir(), "fingerprint", e.signer.Fingerprint())
+				"dir", e.cfg.KeyDir(), "fingerprint", e.signer.Fingerprint())
 		}
 	}
-	if e.ix, err = index.Open(ctx, cfg.IndexPath()); err != nil {
-		return nil, err
-	}
-	return e, nil
+	e.ix, err = index.Open(ctx, e.cfg.IndexPath())
+	return err
 }
+
+// checkSettings builds every instance's connector from its settings without network
+// access, so invalid settings are errors with file:line before anything is written.
+func (e *cmdEnv) checkSettings(insts []runner.Instance) error {
+	r := e.cfg.Runner
+	chk := &runner.Runner{
+		Secrets: e.cfg.Secrets(),
+		Limits:  connector.Limits{MaxPages: r.MaxPages, MaxAttempts: r.MaxAttempts, MaxRetryAfter: r.MaxRetryAfter},
+	}
+	return chk.Check(insts)
+}
+
+var errNoConnectors = errors.New("no connectors to run: add connectors to the config (see `exhibit demo` for a working example)")
 
 // openStore opens (creating it if needed) the configured evidence store.
 func openStore(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
@@ -196,7 +227,7 @@ func (e *cmdEnv) instances(names []string, late bool) ([]runner.Instance, error)
 		return nil, fmt.Errorf("unknown connector %s (configured: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no connectors to run: add connectors to the config (see `exhibit demo` for a working example)")
+		return nil, errNoConnectors
 	}
 	return out, nil
 }
