@@ -104,7 +104,7 @@ func printVerifyReport(out, errOut io.Writer, path string, rep *bundle.Report) b
 		if rep.More > 0 {
 			fmt.Fprintf(out, "INVALID … and %d more problems\n", rep.More)
 		}
-		fmt.Fprintf(out, "%s: INVALID (%d problems)\n", path, len(rep.Problems)+rep.More)
+		fmt.Fprintf(out, "%s: INVALID (%s)\n", path, plural(len(rep.Problems)+rep.More, "problem"))
 		return false
 	}
 	m := rep.Manifest
@@ -114,7 +114,7 @@ func printVerifyReport(out, errOut io.Writer, path string, rep *bundle.Report) b
 	}
 	fmt.Fprintf(out, "%s: valid\n", path)
 	fmt.Fprintf(out, "  bundle %s: %s, %s to %s\n", m.ID, m.Framework, m.Period.From.Format("2006-01-02T15:04:05Z07:00"), m.Period.To.Format("2006-01-02T15:04:05Z07:00"))
-	fmt.Fprintf(out, "  %d files (%s) hashed, %d runs chained and signed, %d artefacts present\n", rep.Files, byteCount(rep.Bytes), rep.Runs, rep.Artefacts)
+	fmt.Fprintf(out, "  %s (%s) hashed, %s chained and signed, %s present\n", plural(rep.Files, "file"), byteCount(rep.Bytes), plural(rep.Runs, "run"), plural(rep.Artefacts, "artefact"))
 	fmt.Fprintf(out, "  last run %s, manifest %s\n", m.LastRun.ID, m.LastRun.Manifest)
 	fmt.Fprintf(out, "  signed by %s (%s)\n", rep.Signer, pinned)
 	return true
