@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -361,7 +360,6 @@ func printDemoStatus(out io.Writer, rep *controls.PeriodReport) {
 	}
 	tw.Flush()
 	if len(noEvidence) > 0 {
-		sort.Strings(noEvidence)
 		fmt.Fprintf(out, "\n    No automated evidence (needs manual evidence: exhibit evidence add): %d controls, e.g. %s\n",
 			len(noEvidence), strings.Join(noEvidence[:min(6, len(noEvidence))], ", "))
 	}
@@ -381,8 +379,7 @@ Next (exhibit is this binary: go run ./cmd/exhibit, or make build and use bin/ex
       openssl dgst -sha256 -verify signing.pub -signature SHA256SUMS.sig SHA256SUMS
       ssh-keygen -Y verify -f allowed_signers -I exhibit -n exhibit-bundle -s SHA256SUMS.sshsig < SHA256SUMS
   open report/index.html in the unpacked bundle: the auditor's view, offline
-  exhibit serve --config %[1]s                      # the scheduler; the simulators stop with the
-                                                          # demo, so its runs show what gaps look like
+  exhibit serve --config %[1]s                      # the scheduler (the simulators stop with the demo: its runs show gaps)
 `, c, bp, fingerprint)
 }
 

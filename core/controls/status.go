@@ -392,11 +392,11 @@ func (q *reportQuery) gaps(ctx context.Context, eng *Engine) (map[string][]Gap, 
 		g.RunStartedAt = parseIndexTime(started)
 		switch {
 		case noev > 0 && errs > 0:
-			g.Reason = fmt.Sprintf("%d artefacts not collected, %d could not be judged: %s", noev, errs, detail)
+			g.Reason = fmt.Sprintf("%s not collected, %d could not be judged: %s", artefacts(noev), errs, detail)
 		case noev > 0:
-			g.Reason = fmt.Sprintf("%d artefacts not collected: %s", noev, detail)
+			g.Reason = fmt.Sprintf("%s not collected: %s", artefacts(noev), detail)
 		default:
-			g.Reason = fmt.Sprintf("%d artefacts could not be judged: %s", errs, detail)
+			g.Reason = fmt.Sprintf("%s could not be judged: %s", artefacts(errs), detail)
 		}
 		out[g.Rule] = append(out[g.Rule], g)
 	}
@@ -564,4 +564,12 @@ func parseIndexTime(s string) time.Time {
 		t, _ = time.Parse(time.RFC3339Nano, s)
 	}
 	return t.UTC()
+}
+
+// artefacts says "1 artefact" or "n artefacts".
+func artefacts(n int) string {
+	if n == 1 {
+		return "1 artefact"
+	}
+	return fmt.Sprintf("%d artefacts", n)
 }
