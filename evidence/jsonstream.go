@@ -176,3 +176,19 @@ func (a *ArrayReader) element(first byte) ([]byte, error) {
 func (a *ArrayReader) syntax(c byte, where string) error {
 	return fmt.Errorf("invalid JSON: invalid character %s %s", quoteChar(c), where)
 }
+
+// NextNonSpace reads past JSON white space and returns the next byte: for readers of the
+// streamed formats (run manifests, bundle manifests) that check what surrounds an array.
+func NextNonSpace(r io.ByteReader) (byte, error) {
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c, nil
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/exhibit-dev/exhibit/evidence"
 )
 
 // maxLinkDepth bounds the nesting of a JSON report (the walk recurses per level).
@@ -279,7 +281,7 @@ func isDelimiter(b byte) bool {
 }
 
 // nonSpace reads past white space and returns the next byte.
-func (w *linkWalker) nonSpace() (byte, error) { return nextNonSpace(w.br) }
+func (w *linkWalker) nonSpace() (byte, error) { return evidence.NextNonSpace(w.br) }
 
 // eof turns the end of the input inside a value into io.ErrUnexpectedEOF.
 func (w *linkWalker) eof(err error) error {

@@ -95,7 +95,7 @@ func readManifest(r io.Reader, maxHeader int64, onHeader func(Manifest) error, f
 		}
 	}
 	rest := bufio.NewReader(ar.Rest())
-	switch c, err := nextNonSpace(rest); {
+	switch c, err := evidence.NextNonSpace(rest); {
 	case err != nil:
 		return m, fmt.Errorf("%s: the object is not closed", ManifestFile)
 	case c == ',':
@@ -103,23 +103,8 @@ func readManifest(r io.Reader, maxHeader int64, onHeader func(Manifest) error, f
 	case c != '}':
 		return m, fmt.Errorf("%s: the object is not closed", ManifestFile)
 	}
-	if _, err := nextNonSpace(rest); err != io.EOF {
+	if _, err := evidence.NextNonSpace(rest); err != io.EOF {
 		return m, fmt.Errorf("%s: data after the JSON object", ManifestFile)
 	}
 	return m, nil
-}
-
-// nextNonSpace reads past JSON white space and returns the next byte.
-func nextNonSpace(r io.ByteReader) (byte, error) {
-	for {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return c, nil
-		}
-	}
 }

@@ -96,7 +96,7 @@ func decode(r io.Reader, fn func(evidence.Envelope) error, envelopes bool) (Head
 	}
 	// What follows the array: the manifest's closing brace, then nothing but white space.
 	rest := bufio.NewReader(ar.Rest())
-	c, err := nextNonSpace(rest)
+	c, err := evidence.NextNonSpace(rest)
 	if err != nil {
 		return h, fmt.Errorf("invalid manifest: run %s: %w", h.ID, unexpectedEOF(err))
 	}
@@ -108,7 +108,7 @@ func decode(r io.Reader, fn func(evidence.Envelope) error, envelopes bool) (Head
 	default:
 		return h, fmt.Errorf("invalid manifest: run %s: got %q after the envelopes, want '}'", h.ID, c)
 	}
-	if _, err := nextNonSpace(rest); err != io.EOF {
+	if _, err := evidence.NextNonSpace(rest); err != io.EOF {
 		if err == nil {
 			err = errors.New("unexpected data after the manifest")
 		}
@@ -164,21 +164,6 @@ func DecodeEnvelope(data []byte) (evidence.Envelope, error) {
 		return evidence.Envelope{}, err
 	}
 	return e, nil
-}
-
-// nextNonSpace reads past JSON white space and returns the next byte.
-func nextNonSpace(r io.ByteReader) (byte, error) {
-	for {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return c, nil
-		}
-	}
 }
 
 // unexpectedEOF turns io.EOF in the middle of a manifest into io.ErrUnexpectedEOF, so a
