@@ -109,11 +109,11 @@ func printBundleSummary(w io.Writer, s *bundle.Summary) {
 	m := s.Manifest
 	fmt.Fprintf(w, "bundle %s\n", s.Path)
 	fmt.Fprintf(w, "  %s, %s to %s\n", m.FrameworkTitle, m.Period.From.Format(time.RFC3339), m.Period.To.Format(time.RFC3339))
-	fmt.Fprintf(w, "  %d artefacts (%d gaps), %d documents, %d raw responses, %d runs\n",
-		m.Counts.Artefacts, m.Counts.Gaps, m.Counts.Documents, m.Counts.Raw, m.Counts.Runs)
+	fmt.Fprintf(w, "  %s (%s), %s, %s, %s\n", plural(m.Counts.Artefacts, "artefact"), plural(m.Counts.Gaps, "gap"),
+		plural(m.Counts.Documents, "document"), plural(m.Counts.Raw, "raw response"), plural(m.Counts.Runs, "run"))
 	fmt.Fprintf(w, "  last run %s, manifest %s\n", m.LastRun.ID, m.LastRun.Manifest)
-	fmt.Fprintf(w, "  %d files, %s (%s uncompressed)\n", s.Entries, byteCount(s.Bytes), byteCount(s.Uncompressed))
-	fmt.Fprintf(w, "verified: every file hashed, SHA256SUMS signed (DER and SSHSIG), %d run signatures and the chain checked\n", len(m.Runs))
+	fmt.Fprintf(w, "  %s, %s (%s uncompressed)\n", plural(s.Entries, "file"), byteCount(s.Bytes), byteCount(s.Uncompressed))
+	fmt.Fprintf(w, "verified: every file hashed, SHA256SUMS signed (DER and SSHSIG), %s and the chain checked\n", plural(len(m.Runs), "run signature"))
 	fmt.Fprintf(w, "signed by %s\n", m.Signer)
 	fmt.Fprintf(w, "give the auditor this fingerprint and the last run's manifest digest through another channel than the bundle\n")
 }
