@@ -117,11 +117,11 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	for _, p := range report.Problems {
 		fmt.Fprintln(out, p.String())
 	}
-	summary := fmt.Sprintf("checked %d objects (%s", report.Objects, byteCount(report.ObjectBytes))
+	summary := fmt.Sprintf("checked %s (%s", plural(report.Objects, "object"), byteCount(report.ObjectBytes))
 	if opts.readData {
 		summary += fmt.Sprintf(", %s re-hashed", byteCount(report.BytesRead))
 	}
-	summary += fmt.Sprintf("), %d runs, %d envelopes, %d references: ", report.Runs, report.Envelopes, report.References)
+	summary += fmt.Sprintf("), %s, %s, %s: ", plural(report.Runs, "run"), plural(report.Envelopes, "envelope"), plural(report.References, "reference"))
 	switch n := len(report.Problems); n {
 	case 0:
 		summary += "no problems found"

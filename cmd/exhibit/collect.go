@@ -213,7 +213,7 @@ func (p *progressView) draw() {
 	for _, n := range p.names {
 		st := "waiting"
 		if ev := p.state[n]; ev != nil {
-			st = fmt.Sprintf("%d artefacts, %d exchanges, %d gaps", ev.Artefacts, ev.Exchanges, ev.Gaps)
+			st = fmt.Sprintf("%s, %s, %s", plural(ev.Artefacts, "artefact"), plural(ev.Exchanges, "exchange"), plural(ev.Gaps, "gap"))
 			if ev.Type == runner.EventFinished {
 				st += " — " + string(ev.Outcome)
 			}
@@ -251,7 +251,7 @@ func truncateText(s string, n int) string {
 }
 
 // plural returns "1 gap", "2 gaps".
-func plural(n int, noun string) string {
+func plural[N int | int64](n N, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}

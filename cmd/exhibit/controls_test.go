@@ -166,7 +166,7 @@ func TestControlsCommands(t *testing.T) {
 	}
 
 	table, _, code := execExhibit(t, "--config", cfg, "controls", "status", "--from", "2026-01-01", "--control", "A.5.17")
-	if code != 0 || !regexp.MustCompile(`(?m)^A\.5\.17 +failing +Authentication information +aws.test.password.length failed in 1 of 1 runs`).MatchString(table) {
+	if code != 0 || !regexp.MustCompile(`(?m)^A\.5\.17 +failing +Authentication information +aws.test.password.length failed in 1 of 1 run\b`).MatchString(table) {
 		t.Errorf("table:\n%s", table)
 	}
 

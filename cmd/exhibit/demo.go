@@ -161,7 +161,7 @@ func runDemo(ctx context.Context, g *globals, opts demoOptions, out, errw io.Wri
 	} else {
 		r.Progress = func(ev runner.Event) {
 			if ev.Type == runner.EventFinished {
-				fmt.Fprintf(out, "    %-12s %d artefacts, %d exchanges, %d gaps — %s\n", ev.Instance, ev.Artefacts, ev.Exchanges, ev.Gaps, ev.Outcome)
+				fmt.Fprintf(out, "    %-12s %s, %s, %s — %s\n", ev.Instance, plural(ev.Artefacts, "artefact"), plural(ev.Exchanges, "exchange"), plural(ev.Gaps, "gap"), ev.Outcome)
 			}
 		}
 	}
@@ -185,8 +185,8 @@ func runDemo(ctx context.Context, g *globals, opts demoOptions, out, errw io.Wri
 	}
 	to := time.Now().UTC()
 
-	step("Control status for ISO/IEC 27001:2022 Annex A, %s to %s (%d runs in the chain)",
-		from.Format(time.DateOnly), to.Format(time.DateOnly), len(runs))
+	step("Control status for ISO/IEC 27001:2022 Annex A, %s to %s (%s in the chain)",
+		from.Format(time.DateOnly), to.Format(time.DateOnly), plural(len(runs), "run"))
 	rep, err := controls.BuildReport(ctx, e.ix, eng, demoFramework, from, to, controls.ReportFilter{SummaryOnly: true})
 	if err != nil {
 		return fmt.Errorf("could not build the control status: %w", err)

@@ -50,7 +50,7 @@ func (c *ControlReport) Detail() string {
 		var parts []string
 		for _, r := range c.Rules {
 			if r.Fail > 0 {
-				p := fmt.Sprintf("%s failed in %d of %d runs", r.Rule, failedRuns(r), r.Runs)
+				p := fmt.Sprintf("%s failed in %d of %s", r.Rule, failedRuns(r), plural(r.Runs, "run"))
 				if r.LastOutcome == Fail && r.LastDetail != "" {
 					p += " (now: " + r.LastDetail + ")"
 				}
@@ -66,7 +66,7 @@ func (c *ControlReport) Detail() string {
 			return ""
 		}
 		g := c.Gaps[len(c.Gaps)-1]
-		return fmt.Sprintf("%d gaps; newest: run %s: %s", len(c.Gaps), g.RunID, g.Reason)
+		return fmt.Sprintf("%s; newest: run %s: %s", plural(len(c.Gaps), "gap"), g.RunID, g.Reason)
 	case Stale:
 		return "no fresh evidence from " + strings.Join(c.StaleRules, ", ")
 	case NoEvidenceStatus:

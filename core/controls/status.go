@@ -392,11 +392,11 @@ func (q *reportQuery) gaps(ctx context.Context, eng *Engine) (map[string][]Gap, 
 		g.RunStartedAt = parseIndexTime(started)
 		switch {
 		case noev > 0 && errs > 0:
-			g.Reason = fmt.Sprintf("%s not collected, %d could not be judged: %s", artefacts(noev), errs, detail)
+			g.Reason = fmt.Sprintf("%s not collected, %d could not be judged: %s", plural(noev, "artefact"), errs, detail)
 		case noev > 0:
-			g.Reason = fmt.Sprintf("%s not collected: %s", artefacts(noev), detail)
+			g.Reason = fmt.Sprintf("%s not collected: %s", plural(noev, "artefact"), detail)
 		default:
-			g.Reason = fmt.Sprintf("%s could not be judged: %s", artefacts(errs), detail)
+			g.Reason = fmt.Sprintf("%s could not be judged: %s", plural(errs, "artefact"), detail)
 		}
 		out[g.Rule] = append(out[g.Rule], g)
 	}
@@ -566,10 +566,10 @@ func parseIndexTime(s string) time.Time {
 	return t.UTC()
 }
 
-// artefacts says "1 artefact" or "n artefacts".
-func artefacts(n int) string {
+// plural says "1 run", "2 runs".
+func plural(n int, noun string) string {
 	if n == 1 {
-		return "1 artefact"
+		return "1 " + noun
 	}
-	return fmt.Sprintf("%d artefacts", n)
+	return fmt.Sprintf("%d %ss", n, noun)
 }
