@@ -137,12 +137,6 @@ func runDemo(ctx context.Context, g *globals, opts demoOptions, out, errw io.Wri
 		return err
 	}
 	r := e.newRunner("exhibit demo", 30*time.Second)
-	r.Secrets = &config.Secrets{Resolve: e.cfg.Resolve, LookupEnv: func(k string) (string, bool) {
-		if v, ok := sims.env[k]; ok {
-			return v, true
-		}
-		return os.LookupEnv(k)
-	}}
 	if err := r.Check(insts); err != nil {
 		return err
 	}
@@ -302,8 +296,9 @@ func startDemoSims(size string, ports map[string]int) (*demoSims, error) {
 func writeDemoConfig(path, storeYAML string, sims *demoSims) error {
 	var b strings.Builder
 	b.WriteString(`# Written by "exhibit demo". Every exhibit command takes it: --config ` + path + `
-# The connectors point at simulators that run only while the demo runs; their secrets
-# (static simulator credentials) are given by the demo itself.
+# The connectors point at simulators that run only while the demo runs. Their credentials
+# in ` + demoSecretsDir + `/ are the simulators' static ones, not secrets, kept in files so that
+# collect and serve run on this config as they would on yours.
 `)
 	for _, in := range demoInstances {
 		fmt.Fprintf(&b, "# simulator %s %s\n", in.name, sims.servers[in.name].URL)
@@ -323,6 +318,13 @@ connectors:
 		"github-demo": githubsim.DemoSettings(sims.servers["github-demo"].URL),
 		"entra-demo":  msgraphsim.DemoSettings(sims.servers["entra-demo"].URL),
 	}
+	secrets, err := writeDemoSecrets(filepath.Dir(path), sims.env)
+	if err != nil {
+		return err
+	}
+	for name, yaml := range settings {
+		settings[name] = secrets.Replace(yaml)
+	}
 	for _, in := range demoInstances {
 		fmt.Fprintf(&b, "  - name: %s\n    type: %s\n    settings:\n", in.name, in.typ)
 		for _, line := range strings.Split(strings.TrimRight(settings[in.name], "\n"), "\n") {
@@ -333,6 +335,28 @@ connectors:
 		return fmt.Errorf("could not write the demo config: %w", err)
 	}
 	return nil
+}
+
+// demoSecretsDir, next to the demo's config, holds the simulators' static credentials.
+const demoSecretsDir = "secrets"
+
+// writeDemoSecrets writes each of the simulators' credentials (environment variable →
+// value) to a file of its own in dir/secrets and returns a replacer that turns the
+// settings' "_env: VARIABLE" into "_file: secrets/variable".
+func writeDemoSecrets(dir string, env map[string]string) (*strings.Replacer, error) {
+	sd := filepath.Join(dir, demoSecretsDir)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return nil, fmt.Errorf("could not write the demo's credentials: %w", err)
+	}
+	var pairs []string
+	for k, v := range env {
+		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, "EXHIBIT_"), "_", "-"))
+		if err := os.WriteFile(filepath.Join(sd, name), []byte(v+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("could not write the demo's credentials: %w", err)
+		}
+		pairs = append(pairs, "_env: "+k+"\n", "_file: "+demoSecretsDir+"/"+name+"\n")
+	}
+	return strings.NewReplacer(pairs...), nil
 }
 
 // printDemoStatus prints the counts per status, then the controls that need attention.
@@ -379,7 +403,8 @@ Next (exhibit is this binary: go run ./cmd/exhibit, or make build and use bin/ex
       openssl dgst -sha256 -verify signing.pub -signature SHA256SUMS.sig SHA256SUMS
       ssh-keygen -Y verify -f allowed_signers -I exhibit -n exhibit-bundle -s SHA256SUMS.sshsig < SHA256SUMS
   open report/index.html in the unpacked bundle: the auditor's view, offline
-  exhibit serve --config %[1]s                      # the scheduler (the simulators stop with the demo: its runs show gaps)
+  exhibit collect --config %[1]s                    # one more run: the simulators stopped with the demo, so it shows gaps
+  exhibit serve --config %[1]s                      # the scheduler, with /metrics on 127.0.0.1:9464
 `, c, bp, fingerprint)
 }
 

@@ -139,6 +139,18 @@ func TestEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(out+errOut, victim) {
 		t.Fatalf("check after tampering: exit %d, want 1 naming %s\n%s%s", code, victim, out, errOut)
 	}
+
+	// The demo's config serves collect (and serve) as it is, with no environment variables
+	// set: the simulators stopped with the demo, so the run is sealed as failed, all gaps.
+	for _, k := range []string{"EXHIBIT_AWS_SIM_ACCESS_KEY_ID", "EXHIBIT_AWS_SIM_SECRET_ACCESS_KEY", "EXHIBIT_GITHUB_DEMO_TOKEN"} {
+		if _, set := os.LookupEnv(k); set {
+			t.Fatalf("%s is set in the test's environment; the demo config must not need it", k)
+		}
+	}
+	out, errOut, code = execExhibit(t, "collect", "--config", cfg)
+	if code != 1 || !regexp.MustCompile(`(?m)^run \S+: failed — `).MatchString(out) {
+		t.Fatalf("collect on the demo config after the demo: exit %d, want 1 with a sealed failed run\n%s%s", code, out, errOut)
+	}
 }
 
 type demoRunInfo struct {
