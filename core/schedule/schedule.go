@@ -136,6 +136,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
 	for _, e := range s.entries {
 		e.next = s.next(e, now)
+		s.opts.Logger.Info("scheduled", "instance", e.Instance, "schedule", e.Spec, "next", e.next.Format(time.RFC3339))
 	}
 	s.mu.Unlock()
 	s.started.Store(true) // ready while catching up: the schedule is known
@@ -174,6 +175,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			if !e.next.After(now) {
 				due = append(due, e.Instance)
 				e.next = s.next(e, now)
+				s.opts.Logger.Info("due", "instance", e.Instance, "next", e.next.Format(time.RFC3339))
 			}
 		}
 		s.mu.Unlock()
