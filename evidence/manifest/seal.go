@@ -33,8 +33,22 @@ type Sealed struct {
 // once would both name the same previous manifest and fork the chain.
 //
 // If Seal fails after the manifest object is stored but before the Ref is, the manifest is
-// an unreferenced object: harmless, and `exhibit check` reports it when reading data.
+// an unreferenced object that `exhibit check` reports; SealOptions.Pending lets a later
+// CompletePending store the Ref after all.
 func Seal(ctx context.Context, repo *store.Repo, signer *sign.Signer, h Header, b *Builder) (*Sealed, error) {
+	return SealWith(ctx, repo, signer, h, b, SealOptions{})
+}
+
+// SealOptions are Seal's optional settings.
+type SealOptions struct {
+	// Pending, if set, is a local file where SealWith durably writes the signed Ref before
+	// it stores the manifest, and which it removes once the Ref is stored. If the process
+	// dies in between, CompletePending finishes the seal from it.
+	Pending string
+}
+
+// SealWith is Seal with options.
+func SealWith(ctx context.Context, repo *store.Repo, signer *sign.Signer, h Header, b *Builder, opts SealOptions) (*Sealed, error) {
 	prev, err := Head(ctx, repo)
 	if err != nil {
 		return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
@@ -70,9 +84,6 @@ func Seal(ctx context.Context, repo *store.Repo, signer *sign.Signer, h Header, 
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
 	}
-	if err := repo.Objects.Put(ctx, d, tmp, size); err != nil {
-		return nil, fmt.Errorf("could not seal run %s: storing manifest %s in %s: %w", h.ID, d, repo.Describe, err)
-	}
 	sig, err := signer.Sign(sign.NamespaceRun, d)
 	if err != nil {
 		return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
@@ -92,9 +103,21 @@ func Seal(ctx context.Context, repo *store.Repo, signer *sign.Signer, h Header, 
 	if err != nil {
 		return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
 	}
+	if opts.Pending != "" {
+		if err := writePending(opts.Pending, data); err != nil {
+			return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
+		}
+	}
+	if err := repo.Objects.Put(ctx, d, tmp, size); err != nil {
+		return nil, fmt.Errorf("could not seal run %s: storing manifest %s in %s: %w", h.ID, d, repo.Describe, err)
+	}
 	refObj, err := store.PutBytes(ctx, repo.Runs, data, RefMediaType)
 	if err != nil {
 		return nil, fmt.Errorf("could not seal run %s: storing its ref in %s: %w", h.ID, repo.Describe, err)
+	}
+	if opts.Pending != "" {
+		// Left behind, it is harmless: CompletePending finds the ref stored and removes it.
+		os.Remove(opts.Pending)
 	}
 	return &Sealed{Header: h, Digest: d, Size: size, Ref: ref, RefDigest: refObj.Digest}, nil
 }
