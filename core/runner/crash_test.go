@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -18,8 +19,10 @@ import (
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/lock"
 	"github.com/exhibit-dev/exhibit/evidence"
+	"github.com/exhibit-dev/exhibit/evidence/check"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
+	"github.com/exhibit-dev/exhibit/evidence/store"
 	"github.com/exhibit-dev/exhibit/evidence/store/fs"
 )
 
@@ -249,5 +252,61 @@ func TestIdleConnectorsArtefactsAreJournaled(t *testing.T) {
 	}})})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failingPuts is a store whose Puts fail, as they never finish in a process that dies.
+type failingPuts struct{ store.Store }
+
+func (failingPuts) Put(context.Context, evidence.Digest, io.ReadSeeker, int64) error {
+	return errors.New("the process died here")
+}
+
+func TestRecoverRunWhoseRefWasNotStored(t *testing.T) {
+	// The process died after storing the run's manifest and before storing its ref. The
+	// next start stores the ref from the pending seal: the run keeps its own outcome, is
+	// indexed, and no manifest is left without a ref.
+	ctx := context.Background()
+	e := newEnv(t)
+	dying := e.runner()
+	dying.Repo = &store.Repo{Objects: e.repo.Objects, Runs: failingPuts{e.repo.Runs}, Describe: e.repo.Describe}
+	if _, err := dying.Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 2)})}); err == nil {
+		t.Fatal("Run sealed although the ref could not be stored")
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, pendingSealFile)); err != nil {
+		t.Fatalf("no pending seal: %v", err)
+	}
+	rep, err := check.Run(ctx, e.repo, e.signer.Verifier(), check.Options{ReadData: true})
+	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != check.KindRefMissing {
+		t.Fatalf("before recovery check = %v, %v; want the manifest without a ref", rep, err)
+	}
+
+	recovered, err := e.runner().Recover(ctx)
+	if err != nil || len(recovered) != 0 {
+		t.Fatalf("Recover = %+v, %v; want the seal completed, nothing resealed", recovered, err)
+	}
+	refs, _ := manifest.ListRefs(ctx, e.repo.Runs)
+	if len(refs) != 1 {
+		t.Fatalf("%d runs after recovery, want 1", len(refs))
+	}
+	h, envs := e.manifestOf(t, refs[0].Ref.Manifest.Digest)
+	if h.Outcome != manifest.OutcomeComplete || len(envs) != 2 {
+		t.Errorf("completed run: outcome %s with %d envelopes, want complete with 2", h.Outcome, len(envs))
+	}
+	runs, err := e.ix.Runs(ctx, index.RunFilter{})
+	if err != nil || len(runs) != 1 || runs[0].ID != refs[0].Ref.ID || runs[0].Manifest == nil {
+		t.Errorf("index after recovery: %+v, %v", runs, err)
+	}
+	for _, p := range []string{filepath.Join(e.dir, pendingSealFile), filepath.Join(e.dir, journalDir, refs[0].Ref.ID)} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left after recovery: %v", p, err)
+		}
+	}
+	e.check(t)
+
+	// The next run chains onto the completed one.
+	sum, err := e.runner().Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 1)})})
+	if err != nil || sum.Previous == nil || *sum.Previous != refs[0].Ref.Manifest.Digest {
+		t.Fatalf("next run = %+v, %v; want it to follow the completed run", sum, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -229,7 +230,7 @@ func (r *Runner) seal(ctx context.Context, lk *lock.Lock, repo *store.Repo, h ma
 	var sealed *manifest.Sealed
 	do := func() error {
 		var err error
-		sealed, err = manifest.Seal(ctx, repo, r.Signer, h, b)
+		sealed, err = manifest.SealWith(ctx, repo, r.Signer, h, b, manifest.SealOptions{Pending: r.pendingSeal()})
 		return err
 	}
 	var err error
@@ -242,6 +243,46 @@ func (r *Runner) seal(ctx context.Context, lk *lock.Lock, repo *store.Repo, h ma
 		return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
 	}
 	return sealed, nil
+}
+
+// pendingSealFile, in the data directory, holds the signed ref of a seal in progress, so
+// that a process that dies between storing a manifest and its ref leaves a run the next
+// start completes instead of an unreferenced manifest (see manifest.CompletePending).
+const pendingSealFile = "seal-pending.json"
+
+func (r *Runner) pendingSeal() string {
+	if r.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(r.DataDir, pendingSealFile)
+}
+
+// completePendingSeal stores the ref of a run whose process died between storing its
+// manifest and its ref, and indexes the run. A seal that cannot be completed any more is
+// logged; an unreadable or unverifiable pending file is moved aside and logged, so that
+// it never stops collection.
+func (r *Runner) completePendingSeal(ctx context.Context) {
+	path := r.pendingSeal()
+	if path == "" || r.Signer == nil {
+		return
+	}
+	log := r.logger()
+	ri, err := manifest.CompletePending(ctx, r.Repo, r.Signer.Verifier(), path)
+	switch {
+	case errors.Is(err, manifest.ErrPendingStale):
+		log.Warn("a run's seal could not be completed; exhibit check reports its manifest without a ref", "err", err)
+	case err != nil:
+		aside := path + ".broken"
+		log.Error("pending seal moved aside; exhibit check reports its manifest, if stored, without a ref", "moved_to", aside, "err", err)
+		os.Rename(path, aside)
+	case ri != nil:
+		log.Info("completed the seal of a run whose process ended before storing its ref", "run", ri.Ref.ID, "manifest", ri.Ref.Manifest.Digest.String())
+		if r.Index != nil {
+			if _, err := index.IndexManifest(ctx, r.Index, r.Repo.Objects, *ri); err != nil {
+				log.Error("index is behind the store; run `exhibit reindex`", "run", ri.Ref.ID, "err", err)
+			}
+		}
+	}
 }
 
 // sealMu serialises sealing of runners without a data directory (tests, embedded use).
