@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,10 +89,7 @@ func runBundle(ctx context.Context, g *globals, o bundleOptions, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("%w (bundles are signed with the key that signed the runs)", err)
 	}
-	tmp := filepath.Join(env.cfg.DataPath(), "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		tmp = ""
-	}
+	tmp := dataTempDir(env.cfg)
 	env.eng.TempDir = tmp
 	compression := bundle.Deflate
 	if o.noCompress {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -107,18 +106,15 @@ func runCollect(ctx context.Context, g *globals, opts collectOptions, out, progr
 	}
 	r := e.newRunner("exhibit collect", opts.lockTimeout)
 	if !opts.noEvaluate {
-		eng, err := newControlsEngine(e.cfg)
-		if err != nil {
+		if _, err := e.evaluator(r); err != nil {
 			return nil, err
 		}
-		eng.TempDir = r.TempDir
-		r.Evaluator = eng
 	}
 	var p *progressView
 	if isTerminal(progress) {
 		p = newProgressView(progress, insts)
 		r.Progress = p.event
-		r.Logger = slog.New(minLevel{r.Logger.Handler(), slog.LevelWarn})
+		r.Logger = quietLogger(r.Logger)
 	}
 	sum, err := r.Run(ctx, insts)
 	if p != nil {

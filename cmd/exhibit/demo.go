@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -136,16 +135,14 @@ func runDemo(ctx context.Context, g *globals, opts demoOptions, out, errw io.Wri
 	if err != nil {
 		return err
 	}
-	r := e.newRunner("exhibit demo", 30*time.Second)
-	if err := r.Check(insts); err != nil {
+	if err := e.checkSettings(insts); err != nil {
 		return err
 	}
-	eng, err := newControlsEngine(e.cfg)
+	r := e.newRunner("exhibit demo", 30*time.Second)
+	eng, err := e.evaluator(r)
 	if err != nil {
 		return err
 	}
-	eng.TempDir = r.TempDir
-	r.Evaluator = eng
 
 	step("Collecting evidence with the real AWS, GitHub and Microsoft Graph SDK clients")
 	var p *progressView
@@ -438,19 +435,12 @@ func runsOfCollection() index.RunFilter {
 	return index.RunFilter{Type: manifest.TypeCollection}
 }
 
-// quietLogger keeps info logs from interleaving with the demo's own output; warnings and
-// errors still show.
-func quietLogger(l *slog.Logger) *slog.Logger {
-	return slog.New(minLevel{l.Handler(), slog.LevelWarn})
-}
-
 // demoBundle builds the bundle of the demo period, which BuildBundle verifies against the
 // signing key before it moves it into place, and verifies it once more as an auditor
 // would: pinned to the fingerprint, straight from the zip. It returns the fingerprint.
 func demoBundle(ctx context.Context, e *cmdEnv, eng *controls.Engine, path string, from, to time.Time, out io.Writer) (string, error) {
-	tmp := filepath.Join(e.cfg.DataPath(), "tmp")
 	sum, err := report.BuildBundle(ctx, report.Sources{Repo: e.repo, Index: e.ix, Engine: eng, Signer: e.signer},
-		report.BundleOptions{Framework: demoFramework, From: from, To: to, Output: path, TempDir: tmp,
+		report.BundleOptions{Framework: demoFramework, From: from, To: to, Output: path, TempDir: eng.TempDir,
 			Version: version, Compression: bundle.Deflate})
 	if err != nil {
 		return "", fmt.Errorf("could not build the bundle: %w", err)

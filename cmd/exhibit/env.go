@@ -14,6 +14,7 @@ import (
 	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/connectors/all"
 	"github.com/exhibit-dev/exhibit/core/connector"
+	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/runner"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
@@ -99,12 +100,36 @@ func (e *cmdEnv) open(ctx context.Context, need envNeed) error {
 // checkSettings builds every instance's connector from its settings without network
 // access, so invalid settings are errors with file:line before anything is written.
 func (e *cmdEnv) checkSettings(insts []runner.Instance) error {
-	r := e.cfg.Runner
-	chk := &runner.Runner{
-		Secrets: e.cfg.Secrets(),
-		Limits:  connector.Limits{MaxPages: r.MaxPages, MaxAttempts: r.MaxAttempts, MaxRetryAfter: r.MaxRetryAfter},
-	}
+	chk := &runner.Runner{Secrets: e.cfg.Secrets(), Limits: runnerLimits(e.cfg)}
 	return chk.Check(insts)
+}
+
+// runnerLimits are the connector limits of the config's runner section.
+func runnerLimits(cfg *config.Config) connector.Limits {
+	r := cfg.Runner
+	return connector.Limits{MaxPages: r.MaxPages, MaxAttempts: r.MaxAttempts, MaxRetryAfter: r.MaxRetryAfter}
+}
+
+// dataTempDir is <data_dir>/tmp, created if needed, for spool files that may be large (run
+// manifests, results, bundles); "" (the system's temporary directory) if it cannot be made.
+func dataTempDir(cfg *config.Config) string {
+	tmp := filepath.Join(cfg.DataPath(), "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return ""
+	}
+	return tmp
+}
+
+// evaluator builds the config's controls engine for a runner: it judges each run's
+// artefacts as the run is sealed, spooling in the runner's temporary directory.
+func (e *cmdEnv) evaluator(r *runner.Runner) (*controls.Engine, error) {
+	eng, err := newControlsEngine(e.cfg)
+	if err != nil {
+		return nil, err
+	}
+	eng.TempDir = r.TempDir
+	r.Evaluator = eng
+	return eng, nil
 }
 
 var errNoConnectors = errors.New("no connectors to run: add connectors to the config (see `exhibit demo` for a working example)")
@@ -166,19 +191,15 @@ func isTerminal(w io.Writer) bool {
 // newRunner returns a runner configured from the config.
 func (e *cmdEnv) newRunner(command string, lockTimeout time.Duration) *runner.Runner {
 	r := e.cfg.Runner
-	tmp := filepath.Join(e.cfg.DataPath(), "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		tmp = "" // the system's temporary directory
-	}
 	return &runner.Runner{
-		TempDir:     tmp,
+		TempDir:     dataTempDir(e.cfg),
 		Repo:        e.repo,
 		Signer:      e.signer,
 		Index:       e.ix,
 		Logger:      e.log,
 		Concurrency: r.Concurrency,
 		RunDeadline: r.RunDeadline,
-		Limits:      connector.Limits{MaxPages: r.MaxPages, MaxAttempts: r.MaxAttempts, MaxRetryAfter: r.MaxRetryAfter},
+		Limits:      runnerLimits(e.cfg),
 		Secrets:     e.cfg.Secrets(),
 		DataDir:     e.cfg.DataPath(),
 		LockTimeout: lockTimeout,
@@ -234,6 +255,12 @@ func (e *cmdEnv) instances(names []string, late bool) ([]runner.Instance, error)
 
 // minLevel drops records below a level, e.g. to keep info logs from tearing the progress
 // display of a terminal.
+// quietLogger keeps info logs from interleaving with a command's own progress output;
+// warnings and errors still show.
+func quietLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{l.Handler(), slog.LevelWarn})
+}
+
 type minLevel struct {
 	slog.Handler
 	min slog.Level

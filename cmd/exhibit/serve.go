@@ -72,6 +72,7 @@ func runServe(ctx context.Context, g *globals, opts serveOptions, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	eng.TempDir = dataTempDir(e.cfg) // as the runners' own spool files
 	lk, err := lock.Acquire(ctx, e.cfg.DataPath(), opts.lockTimeout, "exhibit serve")
 	if err != nil {
 		return err
@@ -103,7 +104,7 @@ func runServe(ctx context.Context, g *globals, opts serveOptions, stderr io.Writ
 		return e.cfg.Errorf("schedule.time_zone", "unknown time zone %q", e.cfg.Schedule.TimeZone)
 	}
 	if insts, err := e.instances(nil, false); err == nil {
-		if err := newRunner().Check(insts); err != nil {
+		if err := e.checkSettings(insts); err != nil {
 			return err
 		}
 	}
