@@ -79,3 +79,20 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// SameDigest reports whether two optional digests (a previous manifest, a results object)
+// are equal: both absent, or both present and the same.
+func SameDigest(a, b *Digest) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// DigestOrNull is d in hex, or "null" when it is absent, as the JSON formats write it.
+func DigestOrNull(d *Digest) string {
+	if d == nil {
+		return "null"
+	}
+	return d.String()
+}

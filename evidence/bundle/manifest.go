@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ type Selection struct {
 
 // Matches reports whether an envelope of a period run belongs in the bundle.
 func (s Selection) Matches(connector, kind string) bool {
-	if len(s.Connectors) > 0 && !contains(s.Connectors, connector) {
+	if len(s.Connectors) > 0 && !slices.Contains(s.Connectors, connector) {
 		return false
 	}
 	if len(s.Kinds) == 0 {
@@ -64,15 +65,6 @@ func (s Selection) Matches(connector, kind string) bool {
 	}
 	for _, k := range s.Kinds {
 		if k == kind || strings.HasSuffix(k, ".*") && strings.HasPrefix(kind, strings.TrimSuffix(k, "*")) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

@@ -3,7 +3,6 @@ package bundle
 import (
 	"bufio"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -85,5 +84,3 @@ func (s *sumsReader) next() (sumLine, error) {
 	l.path = path
 	return l, nil
 }
-
-var errSumsTooLarge = errors.New("SHA256SUMS is larger than the entry limit allows")

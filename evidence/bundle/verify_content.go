@@ -17,10 +17,9 @@ const maxSigFile = 64 << 10
 
 // envelopeAt is one selected envelope of a period run.
 type envelopeAt struct {
-	run   int // index in Manifest.Runs
-	runID string
-	seq   int
-	env   evidence.Envelope
+	run int // index in Manifest.Runs
+	seq int
+	env evidence.Envelope
 }
 
 // checkContent checks manifest.json, the run chain, the coverage of the period's evidence
@@ -232,7 +231,7 @@ func (v *verifier) checkHeader(m *Manifest) {
 				case prev == nil && h.Previous != nil:
 					v.cr.addf(r.Path, "the first run names previous manifest %s, but the bundle does not include it as an anchor: the chain cannot be checked from its start", h.Previous)
 				case prev != nil && (h.Previous == nil || *h.Previous != prev.Manifest):
-					v.cr.addf(r.Path, "the chain is broken: run %s names previous %s, but the run before it in the bundle is %s (manifest %s) — a run is missing or the order is wrong", h.ID, digestOrNull(h.Previous), prev.ID, prev.Manifest)
+					v.cr.addf(r.Path, "the chain is broken: run %s names previous %s, but the run before it in the bundle is %s (manifest %s) — a run is missing or the order is wrong", h.ID, evidence.DigestOrNull(h.Previous), prev.ID, prev.Manifest)
 				}
 			}
 			lastPeriod = r
@@ -320,18 +319,18 @@ func (v *verifier) checkRun(r *Run) (manifest.Header, bool) {
 	if !h.StartedAt.Equal(r.StartedAt) {
 		diffs = append(diffs, fmt.Sprintf("started_at %s", h.StartedAt.Format("2006-01-02T15:04:05Z07:00")))
 	}
-	if !sameDigest(h.Previous, r.Previous) {
-		diffs = append(diffs, fmt.Sprintf("previous %s", digestOrNull(h.Previous)))
+	if !evidence.SameDigest(h.Previous, r.Previous) {
+		diffs = append(diffs, fmt.Sprintf("previous %s", evidence.DigestOrNull(h.Previous)))
 	}
 	var results *evidence.Digest
 	if h.Results != nil {
 		results = &h.Results.Digest
 	}
-	if !sameDigest(results, r.Results) {
-		diffs = append(diffs, fmt.Sprintf("results %s", digestOrNull(results)))
+	if !evidence.SameDigest(results, r.Results) {
+		diffs = append(diffs, fmt.Sprintf("results %s", evidence.DigestOrNull(results)))
 	}
-	if !sameDigest(h.Evaluates, r.Evaluates) {
-		diffs = append(diffs, fmt.Sprintf("evaluates %s", digestOrNull(h.Evaluates)))
+	if !evidence.SameDigest(h.Evaluates, r.Evaluates) {
+		diffs = append(diffs, fmt.Sprintf("evaluates %s", evidence.DigestOrNull(h.Evaluates)))
 	}
 	if h.Outcome != r.Outcome {
 		diffs = append(diffs, fmt.Sprintf("outcome %s", h.Outcome))
@@ -366,7 +365,7 @@ func (v *verifier) periodEnvelopes(m *Manifest) iter.Seq2[envelopeAt, error] {
 				if !m.Selection.Matches(env.Connector.Instance, env.Kind) {
 					return nil
 				}
-				if !yield(envelopeAt{run: i, runID: r.ID, seq: seq, env: env}, nil) {
+				if !yield(envelopeAt{run: i, seq: seq, env: env}, nil) {
 					return errStop
 				}
 				return nil
@@ -375,7 +374,7 @@ func (v *verifier) periodEnvelopes(m *Manifest) iter.Seq2[envelopeAt, error] {
 			if errors.Is(err, errStop) {
 				return
 			}
-			if err != nil && !yield(envelopeAt{run: i, runID: r.ID}, fmt.Errorf("cannot be decoded: %v", err)) {
+			if err != nil && !yield(envelopeAt{run: i}, fmt.Errorf("cannot be decoded: %v", err)) {
 				return
 			}
 		}
@@ -445,18 +444,4 @@ func (v *verifier) checkArtefactFiles(a *Artefact) {
 	for _, f := range a.Files {
 		check(f, DirArtefacts)
 	}
-}
-
-func sameDigest(a, b *evidence.Digest) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return *a == *b
-}
-
-func digestOrNull(d *evidence.Digest) string {
-	if d == nil {
-		return "null"
-	}
-	return d.String()
 }

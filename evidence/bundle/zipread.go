@@ -19,25 +19,22 @@ import (
 // entry is one file of an archive as its central directory describes it, checked against
 // its local header.
 type entry struct {
-	name    string
-	method  uint16
-	flags   uint16
-	crc     uint32
-	comp    uint64
-	size    uint64
-	header  uint64 // offset of the local header
-	data    uint64 // offset of the data
-	dir     bool
-	sum     [32]byte // expected SHA-256 (from SHA256SUMS)
-	listed  bool     // named in SHA256SUMS
-	hashed  bool     // read and hashed to sum
-	badData bool     // reading it failed or its hash differs
+	name   string
+	method uint16
+	flags  uint16
+	crc    uint32
+	comp   uint64
+	size   uint64
+	header uint64 // offset of the local header
+	data   uint64 // offset of the data
+	dir    bool
+	sum    [32]byte // expected SHA-256 (from SHA256SUMS)
+	listed bool     // named in SHA256SUMS
 }
 
 // archive is a parsed zip archive: its entries sorted by name.
 type archive struct {
 	r       io.ReaderAt
-	size    int64
 	entries []entry
 	lim     Limits
 }
@@ -119,7 +116,7 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 		return nil, formatErr("the central directory size %d does not fit %d entries", cdSize, count)
 	}
 
-	a := &archive{r: r, size: size, lim: lim, entries: make([]entry, 0, min(count, 1<<16))}
+	a := &archive{r: r, lim: lim, entries: make([]entry, 0, min(count, 1<<16))}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, int64(cdOff), int64(cdSize)), 64<<10)
 	var fixed [centralLen]byte
 	var total uint64
@@ -417,7 +414,7 @@ func (r *entryReader) Close() error {
 
 // lookup returns the entry named name, or nil.
 func (a *archive) lookup(name string) *entry {
-	i := sort.Search(len(a.entries), func(i int) bool { return a.entries[i].name >= name })
+	i := a.search(name)
 	if i < len(a.entries) && a.entries[i].name == name {
 		return &a.entries[i]
 	}

@@ -9,6 +9,7 @@
 package check
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -203,7 +204,7 @@ func Run(ctx context.Context, repo *store.Repo, verifier *sign.Verifier, opts Op
 			return a.RunID < b.RunID
 		}
 		if a.Digest != b.Digest {
-			return a.Digest.String() < b.Digest.String()
+			return bytes.Compare(a.Digest[:], b.Digest[:]) < 0 // hex keeps byte order
 		}
 		return a.Subject < b.Subject
 	})

@@ -159,8 +159,8 @@ func (c *checker) checkManifest(ctx context.Context, ri manifest.RefInfo, ch *ch
 	if !r.StartedAt.Equal(h.StartedAt) {
 		diff("started_at", r.StartedAt.UTC().Format("2006-01-02T15:04:05.999999999Z"), h.StartedAt.UTC().Format("2006-01-02T15:04:05.999999999Z"))
 	}
-	if !sameDigest(r.Previous, h.Previous) {
-		diff("previous", digestOrNull(r.Previous), digestOrNull(h.Previous))
+	if !evidence.SameDigest(r.Previous, h.Previous) {
+		diff("previous", evidence.DigestOrNull(r.Previous), evidence.DigestOrNull(h.Previous))
 	}
 	if r.Signer != h.Signer {
 		diff("signer", r.Signer, h.Signer)
@@ -258,13 +258,7 @@ func (c *checker) orphanManifest(ctx context.Context, d evidence.Digest, ch *cha
 			Message: fmt.Sprintf("a run manifest has no run ref (%s), and its header cannot be decoded: %v", why, err)})
 		return nil
 	}
-	before := "the start of the chain"
-	if h.Previous != nil {
-		before = "manifest " + h.Previous.String()
-		if p, ok := ch.byManifest[*h.Previous]; ok {
-			before = "run " + p.ID
-		}
-	}
+	before := ch.before(h.Previous)
 	after := "the end of the chain"
 	if n := ch.next[d]; len(n) > 0 {
 		after = "run " + n[0].ID
@@ -276,13 +270,7 @@ func (c *checker) orphanManifest(ctx context.Context, d evidence.Digest, ch *cha
 
 // between names the runs on both sides of r in the chain.
 func (ch *chain) between(r manifest.Ref) string {
-	before := "the start of the chain"
-	if r.Previous != nil {
-		before = "manifest " + r.Previous.String()
-		if p, ok := ch.byManifest[*r.Previous]; ok {
-			before = "run " + p.ID
-		}
-	}
+	before := ch.before(r.Previous)
 	after := "the end of the chain"
 	if n := ch.next[r.Manifest.Digest]; len(n) > 0 {
 		ids := make([]string, len(n))
@@ -292,6 +280,18 @@ func (ch *chain) between(r manifest.Ref) string {
 		after = "run " + strings.Join(ids, ", run ")
 	}
 	return fmt.Sprintf("between %s and %s", before, after)
+}
+
+// before names what comes before a manifest whose previous is prev: the run that signed
+// prev, the bare manifest digest if no run did, or the start of the chain.
+func (ch *chain) before(prev *evidence.Digest) string {
+	if prev == nil {
+		return "the start of the chain"
+	}
+	if p, ok := ch.byManifest[*prev]; ok {
+		return "run " + p.ID
+	}
+	return "manifest " + prev.String()
 }
 
 // danglingBefore names the newest run older than r that no run names as its previous: the
@@ -307,18 +307,4 @@ func (ch *chain) danglingBefore(r manifest.Ref) string {
 		}
 	}
 	return "the start of the chain"
-}
-
-func sameDigest(a, b *evidence.Digest) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-func digestOrNull(d *evidence.Digest) string {
-	if d == nil {
-		return "null"
-	}
-	return d.String()
 }

@@ -106,7 +106,7 @@ func CompletePending(ctx context.Context, repo *store.Repo, v *sign.Verifier, pa
 	if err != nil {
 		return nil, fmt.Errorf("pending seal of run %s: %w", ref.ID, err)
 	}
-	if !sameDigest(head, ref.Previous) {
+	if !evidence.SameDigest(head, ref.Previous) {
 		if err := done(); err != nil {
 			return nil, err
 		}
@@ -117,11 +117,4 @@ func CompletePending(ctx context.Context, repo *store.Repo, v *sign.Verifier, pa
 		return nil, fmt.Errorf("pending seal of run %s: storing its ref in %s: %w", ref.ID, repo.Describe, err)
 	}
 	return &RefInfo{Ref: ref, Digest: obj.Digest}, done()
-}
-
-func sameDigest(a, b *evidence.Digest) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return *a == *b
 }

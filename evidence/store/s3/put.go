@@ -62,7 +62,7 @@ func (s *Store) put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, siz
 	case err == nil && info.Size == size:
 		return nil
 	case err == nil:
-		return s.errorf("put", d, fmt.Errorf("an object of %d bytes, not %d, is already stored under this digest: the stored object is damaged (run exhibit check)", info.Size, size))
+		return s.damaged(d, info.Size, size)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Store) put(ctx context.Context, d evidence.Digest, r io.ReadSeeker, siz
 			return serr
 		}
 		if info.Size != size {
-			return s.errorf("put", d, fmt.Errorf("an object of %d bytes, not %d, is already stored under this digest: the stored object is damaged (run exhibit check)", info.Size, size))
+			return s.damaged(d, info.Size, size)
 		}
 		return nil
 	}
@@ -226,4 +226,9 @@ func (b *body) Seek(off int64, whence int) (int64, error) {
 		return b.n, nil
 	}
 	return b.n, fmt.Errorf("upload body: unsupported seek (%d, %d)", off, whence)
+}
+
+// damaged is Put's error when an object of another size is already stored under d.
+func (s *Store) damaged(d evidence.Digest, stored, size int64) error {
+	return s.errorf("put", d, fmt.Errorf("an object of %d bytes, not %d, is already stored under this digest: the stored object is damaged (run exhibit check)", stored, size))
 }
