@@ -235,8 +235,6 @@ func masked(v []byte) bool {
 	return len(bytes.Trim(v, "*")) == 0
 }
 
-func placeholder(rule string) string { return "[REDACTED:" + rule + "]" }
-
 // edit replaces src[start:end] by "[REDACTED:rule]".
 type edit struct {
 	start, end int

@@ -75,8 +75,8 @@ func (e *Engine) EvaluateRun(ctx context.Context, objects store.Store, run RunIn
 	seq := 0
 	err = envelopes(func(env evidence.Envelope) error {
 		defer func() { seq++ }()
-		if len(e.Rules.byKind[env.Kind]) == 0 {
-			return nil
+		if !e.Rules.judges(env.Kind) {
+			return nil // no enabled rule: the document is not even read
 		}
 		batch = append(batch, &evalJob{seq: seq, env: env})
 		if len(batch) == evalBatch {

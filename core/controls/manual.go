@@ -2,8 +2,6 @@ package controls
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,10 +135,7 @@ func (e *Engine) AddManual(ctx context.Context, repo *store.Repo, signer *sign.S
 	if err != nil {
 		return nil, fmt.Errorf("could not store the manual evidence document: %w", err)
 	}
-	id, err := newRunID(now)
-	if err != nil {
-		return nil, err
-	}
+	id := manifest.NewRunID(now)
 	env := evidence.Envelope{Kind: m.Kind, Subject: "manual:" + m.FileName,
 		Connector:   evidence.ConnectorRef{Instance: ManualConnector, Type: ManualConnector, Version: "1"},
 		CollectedAt: now, Status: evidence.StatusOK, Document: &docRef}
@@ -200,13 +195,4 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// newRunID returns "<UTC start>-<6 hex>", the run id form the runner uses.
-func newRunID(t time.Time) (string, error) {
-	var b [3]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:]), nil
 }

@@ -73,10 +73,7 @@ func (e *Engine) Reevaluate(ctx context.Context, repo *store.Repo, signer *sign.
 		return out, nil
 	}
 	now := e.now()
-	id, err := newRunID(now)
-	if err != nil {
-		return nil, err
-	}
+	id := manifest.NewRunID(now)
 	h := manifest.Header{ID: id, Type: manifest.TypeEvaluation, StartedAt: now, EndedAt: e.now(),
 		Outcome: manifest.OutcomeComplete, Results: resRef, Evaluates: &digest,
 		Note: "re-evaluation of run " + run.ID}

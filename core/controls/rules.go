@@ -71,6 +71,16 @@ func (rs *RuleSet) Rules() []*Rule { return rs.rules }
 // Rule returns the rule with that id, or nil.
 func (rs *RuleSet) Rule(id string) *Rule { return rs.byID[id] }
 
+// judges reports whether an enabled rule judges artefacts of kind.
+func (rs *RuleSet) judges(kind string) bool {
+	for _, r := range rs.byKind[kind] {
+		if !r.Disabled {
+			return true
+		}
+	}
+	return false
+}
+
 // ForKind returns the rules of an artefact kind (disabled ones included).
 func (rs *RuleSet) ForKind(kind string) []*Rule { return rs.byKind[kind] }
 

@@ -555,16 +555,7 @@ func (q *reportQuery) evidence(ctx context.Context, needed map[string]bool, max 
 	return out, rows.Err()
 }
 
-func parseIndexTime(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	t, err := time.Parse(index.TimeLayout, s)
-	if err != nil {
-		t, _ = time.Parse(time.RFC3339Nano, s)
-	}
-	return t.UTC()
-}
+func parseIndexTime(s string) time.Time { return index.ParseTime(s).UTC() }
 
 // plural says "1 run", "2 runs".
 func plural(n int, noun string) string {

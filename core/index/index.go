@@ -102,12 +102,21 @@ func nullTime(t time.Time) any {
 }
 
 func parseTime(s sql.NullString) time.Time {
-	if !s.Valid || s.String == "" {
+	if !s.Valid {
 		return time.Time{}
 	}
-	t, err := time.Parse(TimeLayout, s.String)
+	return ParseTime(s.String)
+}
+
+// ParseTime reads a time the index stored (FormatTime's TimeLayout, or RFC 3339); "" or
+// an unreadable value is the zero time.
+func ParseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(TimeLayout, s)
 	if err != nil {
-		t, _ = time.Parse(time.RFC3339Nano, s.String)
+		t, _ = time.Parse(time.RFC3339Nano, s)
 	}
 	return t
 }

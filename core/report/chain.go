@@ -19,7 +19,6 @@ type segment struct {
 	// byID holds every readable ref of the repository, for evaluation and attestation runs
 	// outside the segment.
 	byID map[string]manifest.RefInfo
-	in   map[evidence.Digest]bool // manifests of the segment (and anchor)
 }
 
 // chainSegment finds the period's runs in the index and places them on the signed chain.
@@ -34,15 +33,15 @@ func chainSegment(ctx context.Context, repo *store.Repo, ix *index.Index, from, 
 	if forks := manifest.Forks(refs); len(forks) > 0 {
 		return nil, fmt.Errorf("cannot bundle: %w (run exhibit check)", forks[0])
 	}
-	seg := &segment{byID: map[string]manifest.RefInfo{}, in: map[evidence.Digest]bool{}}
+	seg := &segment{byID: map[string]manifest.RefInfo{}}
 	byManifest := map[evidence.Digest]manifest.RefInfo{}
 	for _, r := range refs {
 		byManifest[r.Ref.Manifest.Digest] = r
 		seg.byID[r.Ref.ID] = r
 	}
-	head, err := manifest.Head(ctx, repo)
+	head, err := manifest.HeadOf(refs) // forks were refused above
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot bundle: %w (run exhibit check)", err)
 	}
 	// Walk back from the head: the chain in reverse.
 	var chain []manifest.RefInfo
@@ -94,13 +93,9 @@ func chainSegment(ctx context.Context, repo *store.Repo, ix *index.Index, from, 
 	if lo > 0 {
 		a := chain[lo-1]
 		seg.anchor = &a
-		seg.in[a.Ref.Manifest.Digest] = true
 	} else if chain[0].Ref.Previous != nil {
 		return nil, fmt.Errorf("cannot bundle: the chain before run %s is broken (its previous manifest %s is missing); run exhibit check", chain[0].Ref.ID, chain[0].Ref.Previous)
 	}
 	seg.runs = chain[lo : hi+1]
-	for _, r := range seg.runs {
-		seg.in[r.Ref.Manifest.Digest] = true
-	}
 	return seg, nil
 }

@@ -144,10 +144,6 @@ func (r *Renderer) Add(a *bundle.Artefact) error {
 		return nil
 	}
 	obsID := uuidFrom("observation", r.meta.BundleID, a.Run, fmt.Sprint(a.Seq))
-	ruleControls := map[string]bool{}
-	for _, c := range a.Controls {
-		ruleControls[c] = true
-	}
 	for _, c := range a.Controls {
 		cr := r.rows[c]
 		if cr == nil {

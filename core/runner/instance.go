@@ -150,7 +150,7 @@ func (c *collector) collect(ctx context.Context, in Instance, st *instanceState,
 		Secrets:    c.r.Secrets,
 		Limits:     c.r.limits(),
 	}
-	c.r.setAuthClient(&opts, log)
+	c.r.setAuthClient(&opts)
 	emit := func(a evidence.Artefact) error {
 		return c.store(context.WithoutCancel(ctx), st, a, false)
 	}

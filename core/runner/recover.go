@@ -40,13 +40,9 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 		return nil, nil
 	}
 	// First the seal a dead process began: its run then counts as sealed below, and its
-	// journal is only indexed and removed.
-	// Under the seal guard: another run of this process may be sealing right now.
-	guard := sealMu.with
-	if lk != nil {
-		guard = lk.Seal
-	}
-	guard(func() error { r.completePendingSeal(ctx); return nil })
+	// journal is only indexed and removed. Under the seal guard: another run of this
+	// process may be sealing right now.
+	sealGuard(lk)(func() error { r.completePendingSeal(ctx); return nil })
 	root := filepath.Join(r.DataDir, journalDir)
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {

@@ -52,7 +52,7 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 
 	start := r.now()
 	h := manifest.Header{
-		ID:        NewRunID(start),
+		ID:        manifest.NewRunID(start),
 		Type:      manifest.TypeCollection,
 		StartedAt: start,
 		Host:      hostname(),
@@ -181,22 +181,12 @@ func (e errRunDeadline) Error() string { return fmt.Sprintf("run deadline of %s 
 // runOutcome: interrupted if cancelled; failed if nothing was collected; partial with
 // gaps; complete otherwise.
 func runOutcome(interrupted bool, crs []manifest.ConnectorRun) manifest.Outcome {
-	if interrupted {
-		return manifest.OutcomeInterrupted
-	}
-	ok, gaps := 0, 0
+	artefacts, gaps := 0, 0
 	for _, c := range crs {
-		ok += c.Artefacts - c.Gaps
+		artefacts += c.Artefacts
 		gaps += c.Gaps
 	}
-	switch {
-	case ok == 0 && gaps > 0:
-		return manifest.OutcomeFailed
-	case gaps > 0:
-		return manifest.OutcomePartial
-	default:
-		return manifest.OutcomeComplete
-	}
+	return instanceOutcome(interrupted, artefacts, gaps)
 }
 
 // instanceOutcome is runOutcome for one instance.

@@ -10,8 +10,6 @@ package runner
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -209,14 +207,6 @@ func (r *Runner) command() string {
 	return "exhibit"
 }
 
-// NewRunID returns a run id: the UTC start time and 6 random hex digits, e.g.
-// "20261128T020000Z-3f9a1c", so ids sort by start and never collide in practice.
-func NewRunID(start time.Time) string {
-	var b [3]byte
-	rand.Read(b[:])
-	return start.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-}
-
 // lockDataDir takes the data-directory lock if the runner has a data directory.
 func (r *Runner) lockDataDir(ctx context.Context) (*lock.Lock, error) {
 	if r.DataDir == "" {
@@ -233,13 +223,7 @@ func (r *Runner) seal(ctx context.Context, lk *lock.Lock, repo *store.Repo, h ma
 		sealed, err = manifest.SealWith(ctx, repo, r.Signer, h, b, manifest.SealOptions{Pending: r.pendingSeal()})
 		return err
 	}
-	var err error
-	if lk != nil {
-		err = lk.Seal(do)
-	} else {
-		err = sealMu.with(do)
-	}
-	if err != nil {
+	if err := sealGuard(lk)(do); err != nil {
 		return nil, fmt.Errorf("could not seal run %s: %w", h.ID, err)
 	}
 	return sealed, nil
@@ -283,6 +267,15 @@ func (r *Runner) completePendingSeal(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// sealGuard returns how to run a seal: under the data directory lock's seal guard, or,
+// without a data directory, under sealMu.
+func sealGuard(lk *lock.Lock) func(func() error) error {
+	if lk != nil {
+		return lk.Seal
+	}
+	return sealMu.with
 }
 
 // sealMu serialises sealing of runners without a data directory (tests, embedded use).

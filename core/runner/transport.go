@@ -28,6 +28,6 @@ func (r *Runner) httpClient(instance string, objects store.Store, log *slog.Logg
 
 // setAuthClient gives the instance a client for authentication flows that does not
 // capture: token responses must never reach the store.
-func (r *Runner) setAuthClient(opts *connector.Options, log *slog.Logger) {
+func (r *Runner) setAuthClient(opts *connector.Options) {
 	opts.AuthHTTPClient = &http.Client{Transport: r.baseTransport()}
 }

@@ -27,6 +27,9 @@ type Metrics struct {
 }
 
 // NewMetrics creates the metrics and registers them with reg.
+// outcomes are the run outcomes the metrics carry as labels.
+var outcomes = []manifest.Outcome{manifest.OutcomeComplete, manifest.OutcomePartial, manifest.OutcomeFailed, manifest.OutcomeInterrupted}
+
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -67,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.runs, m.artefacts, m.gaps, m.duration, m.lastSuccess, m.lastRun, m.requests, m.throttles, m.skipped, m.newBytes, m.runsInFlight)
-	for _, o := range []manifest.Outcome{manifest.OutcomeComplete, manifest.OutcomePartial, manifest.OutcomeFailed, manifest.OutcomeInterrupted} {
+	for _, o := range outcomes {
 		m.runs.WithLabelValues(string(o)) // export zeros, so rate() and alerts work from the start
 	}
 	return m
@@ -95,7 +98,7 @@ func (m *Metrics) ObserveRun(s *runner.Summary) {
 		if !c.EndedAt.IsZero() {
 			m.duration.WithLabelValues(c.Instance, string(c.Outcome)).Observe(c.EndedAt.Sub(c.StartedAt).Seconds())
 		}
-		for _, o := range []manifest.Outcome{manifest.OutcomeComplete, manifest.OutcomePartial, manifest.OutcomeFailed, manifest.OutcomeInterrupted} {
+		for _, o := range outcomes {
 			v := 0.0
 			if o == c.Outcome {
 				v = 1

@@ -17,6 +17,8 @@
 package manifest
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -163,4 +165,12 @@ func validateID(id string) error {
 		return fmt.Errorf("run id %q: only letters, digits, '-', '_', '.' and ':' are allowed", id)
 	}
 	return nil
+}
+
+// NewRunID returns a run id: the UTC start time and 6 random hex digits, e.g.
+// "20261128T020000Z-3f9a1c", so ids sort by start and never collide in practice.
+func NewRunID(start time.Time) string {
+	var b [3]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return start.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }

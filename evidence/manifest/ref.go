@@ -220,6 +220,16 @@ func Head(ctx context.Context, repo *store.Repo) (*evidence.Digest, error) {
 	if forks := Forks(refs); len(forks) > 0 {
 		return nil, fmt.Errorf("could not find the head of the run chain in %s: %w%s", repo.Describe, forks[0], moreForks(len(forks)))
 	}
+	head, err := HeadOf(refs)
+	if err != nil {
+		return nil, fmt.Errorf("could not find the head of the run chain in %s: %w", repo.Describe, err)
+	}
+	return head, nil
+}
+
+// HeadOf is Head over refs already listed (sorted as ListRefs sorts them) and checked for
+// forks by the caller.
+func HeadOf(refs []RefInfo) (*evidence.Digest, error) {
 	named := map[evidence.Digest]bool{}
 	for _, r := range refs {
 		if r.Ref.Previous != nil {
@@ -233,7 +243,7 @@ func Head(ctx context.Context, repo *store.Repo) (*evidence.Digest, error) {
 	}
 	if len(refs) > 0 {
 		// Every manifest is named by another: a cycle, which only tampering can make.
-		return nil, fmt.Errorf("could not find the head of the run chain in %s: the chain is a cycle", repo.Describe)
+		return nil, errors.New("the chain is a cycle")
 	}
 	return nil, nil
 }
