@@ -56,6 +56,11 @@ func (t *target) ok(kind string, doc any, exchanges []evidence.Exchange) evidenc
 	if err != nil {
 		return t.gap(kind, err)
 	}
+	return t.document(kind, b, exchanges)
+}
+
+// document is the artefact of kind with an encoded document.
+func (t *target) document(kind string, b []byte, exchanges []evidence.Exchange) evidence.Artefact {
 	return evidence.Artefact{Kind: kind, Subject: t.subject(), Status: evidence.StatusOK, Document: b, Exchanges: exchanges}
 }
 
@@ -68,13 +73,21 @@ func (t *target) gap(kind string, err error) evidence.Artefact {
 // exchanges too: the error responses are the provenance of the gap.
 func (t *target) result(kinds []string, doc any, exchanges []evidence.Exchange, err error) []evidence.Artefact {
 	out := make([]evidence.Artefact, 0, len(kinds))
-	for _, k := range kinds {
-		if err != nil {
+	if err != nil {
+		for _, k := range kinds {
 			g := t.gap(k, err)
 			g.Exchanges = exchanges
 			out = append(out, g)
+		}
+		return out
+	}
+	// One document for all kinds: encoded once.
+	b, merr := marshalDocument(doc)
+	for _, k := range kinds {
+		if merr != nil {
+			out = append(out, t.gap(k, merr))
 		} else {
-			out = append(out, t.ok(k, doc, exchanges))
+			out = append(out, t.document(k, b, exchanges))
 		}
 	}
 	return out

@@ -58,7 +58,6 @@ type appTokens struct {
 	mu      sync.Mutex
 	token   string
 	expires time.Time
-	minted  int
 }
 
 func (a *appTokens) Token(ctx context.Context) (string, error) {
@@ -91,7 +90,6 @@ func (a *appTokens) Token(ctx context.Context) (string, error) {
 	if a.expires.IsZero() {
 		a.expires = a.now().Add(time.Hour)
 	}
-	a.minted++
 	return a.token, nil
 }
 

@@ -1,7 +1,6 @@
 package github
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,5 +204,4 @@ func ts(t *gh.Timestamp) string {
 func orgSubject(org string) string       { return "github:" + org }
 func repoSubject(fullName string) string { return "github:" + fullName }
 func isNotFound(err error) bool          { return httpStatus(err) == http.StatusNotFound }
-func ctxDone(ctx context.Context) bool   { return ctx.Err() != nil }
 func ptr[T any](v T) *T                  { return &v }

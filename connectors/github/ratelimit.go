@@ -3,7 +3,6 @@ package github
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -372,10 +371,4 @@ func parseEpoch(v string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(s, 0), true
-}
-
-// errThrottled reports whether err is (or wraps) a throttled gap from the limiter.
-func errThrottled(err error) bool {
-	var ge *connector.GapError
-	return errors.As(err, &ge) && ge.Status == evidence.StatusThrottled
 }

@@ -18,12 +18,10 @@ import (
 // and the break-glass accounts. Failures are kept and become the gaps of those kinds.
 func (r *run) prefetch(ctx context.Context) {
 	cctx, rec := connector.Record(ctx)
-	ri, err := r.c.graph.Identity().ConditionalAccess().Policies().ToGetRequestInformation(cctx, nil)
-	if err == nil {
-		r.ca.policies, err = r.c.listAll(cctx, ri)
-	}
-	r.ca.err, r.ca.exchanges = err, rec.Exchanges()
-	sort.Slice(r.ca.policies, func(i, j int) bool { return str(r.ca.policies[i]["id"]) < str(r.ca.policies[j]["id"]) })
+	r.ca.policies, r.ca.err = r.c.listSorted(cctx, func() (*absRequest, error) {
+		return r.c.graph.Identity().ConditionalAccess().Policies().ToGetRequestInformation(cctx, nil)
+	})
+	r.ca.exchanges = rec.Exchanges()
 
 	bctx, brec := connector.Record(ctx)
 	r.breakGlass.err = r.resolveBreakGlass(bctx)
@@ -162,9 +160,7 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 			return map[string]any{"policies": policies, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
 		}},
 		{kind: KindRiskPolicies, op: "derive risk-based conditional access policies",
-			extra: func() []evidence.Exchange {
-				return append(append([]evidence.Exchange(nil), r.ca.exchanges...), skuExchanges...)
-			},
+			extra: withSkus(caExchanges),
 			build: func(ctx context.Context) (any, error) {
 				policies, err := caPolicies()
 				if err != nil {

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/aws/smithy-go/encoding/cbor"
@@ -372,15 +370,3 @@ func (c *call) errorBody(w headerer, code, msg string) string {
 		return string(b)
 	}
 }
-
-// sortedKeys is used for deterministic iteration.
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-var _ = fmt.Sprintf
