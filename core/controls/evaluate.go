@@ -2,6 +2,7 @@ package controls
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -162,19 +163,17 @@ func (e *Engine) storeResults(ctx context.Context, objects store.Store, h Result
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	if _, err := out.Write(head); err != nil {
+	// Hashed as it is written, so the object is read once more only by Put.
+	hash := sha256.New()
+	w := io.MultiWriter(out, hash)
+	if _, err := w.Write(head); err != nil {
 		return nil, fmt.Errorf("could not write the results object: %w", err)
 	}
-	if _, err := io.Copy(out, spool); err != nil {
-		return nil, fmt.Errorf("could not write the results object: %w", err)
-	}
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	d, size, err := evidence.SumReader(out)
+	n, err := io.Copy(w, spool)
 	if err != nil {
-		return nil, fmt.Errorf("could not hash the results object: %w", err)
+		return nil, fmt.Errorf("could not write the results object: %w", err)
 	}
+	d, size := evidence.DigestOf(hash), int64(len(head))+n
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
