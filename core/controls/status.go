@@ -438,9 +438,18 @@ func (q *reportQuery) gaps(ctx context.Context, eng *Engine) (map[string][]Gap, 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if len(fails) == 0 {
+		return out, nil
+	}
+	// Prepared once: a year of partial runs asks it hundreds of times.
+	rulesOf, err := q.db.PrepareContext(ctx, `SELECT rule FROM result_summary WHERE set_id = ? AND connector = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer rulesOf.Close()
 	for _, f := range fails {
 		have := map[string]bool{}
-		rr, err := q.db.QueryContext(ctx, `SELECT rule FROM result_summary WHERE set_id = ? AND connector = ?`, f.set, f.instance)
+		rr, err := rulesOf.QueryContext(ctx, f.set, f.instance)
 		if err != nil {
 			return nil, err
 		}
