@@ -162,6 +162,28 @@ func (c *Catalog) DeriveGSPP(iso []string) []string {
 	return out
 }
 
+// deriveGSPPRationale gives each derived Grundschutz++ control the rationales of the ISO
+// controls it is derived from, each prefixed with the ISO control id.
+func (c *Catalog) deriveGSPPRationale(iso []string, why map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, id := range iso {
+		if why[id] == "" {
+			continue
+		}
+		for _, m := range c.isoToGSPP[id] {
+			for _, t := range m.Targets {
+				line := id + ": " + why[id]
+				if out[t] == "" {
+					out[t] = line
+				} else if !strings.Contains(out[t], line) {
+					out[t] += "; " + line
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Clone returns a copy that can take custom frameworks without changing c.
 func (c *Catalog) Clone() *Catalog {
 	n := &Catalog{frameworks: map[string]*Framework{}, isoToGSPP: c.isoToGSPP}

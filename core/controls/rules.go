@@ -44,6 +44,12 @@ type Rule struct {
 	// Derived names the frameworks whose mapping was derived (from the BSI ISO→GS++ mapping)
 	// rather than written in the rules file.
 	Derived map[string]bool
+	// Rationale maps framework id → control id → one line saying why this evidence shows
+	// that control operating (ISO/IEC 27002:2022's purpose of the control). Written in the
+	// rules file as a mapping `controls: {fw: {id: rationale}}`; derived mappings inherit
+	// the rationale of the ISO controls they come from. Empty when the rules file used the
+	// plain list form.
+	Rationale map[string]map[string]string
 	// File and Line locate the rule's definition.
 	File string
 	Line int
@@ -209,18 +215,47 @@ func (c *Catalog) ParseRules(file string, data []byte) (*RuleSet, error) {
 }
 
 type ruleYAML struct {
-	ID          string              `yaml:"id"`
-	Version     int                 `yaml:"version"`
-	Kind        string              `yaml:"kind"`
-	Title       string              `yaml:"title"`
-	Description string              `yaml:"description"`
-	Remediation string              `yaml:"remediation"`
-	Severity    string              `yaml:"severity"`
-	Params      map[string]any      `yaml:"params"`
-	Applies     string              `yaml:"applies"`
-	Expr        string              `yaml:"expr"`
-	Failing     string              `yaml:"failing"`
-	Controls    map[string][]string `yaml:"controls"`
+	ID          string                  `yaml:"id"`
+	Version     int                     `yaml:"version"`
+	Kind        string                  `yaml:"kind"`
+	Title       string                  `yaml:"title"`
+	Description string                  `yaml:"description"`
+	Remediation string                  `yaml:"remediation"`
+	Severity    string                  `yaml:"severity"`
+	Params      map[string]any          `yaml:"params"`
+	Applies     string                  `yaml:"applies"`
+	Expr        string                  `yaml:"expr"`
+	Failing     string                  `yaml:"failing"`
+	Controls    map[string]controlsYAML `yaml:"controls"`
+}
+
+// controlsYAML is one framework's controls of a rule: either a list of control ids or a
+// mapping of control id → rationale (the form every shipped rule uses).
+type controlsYAML struct {
+	IDs       []string
+	Rationale map[string]string
+}
+
+func (c *controlsYAML) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return n.Decode(&c.IDs)
+	case yaml.MappingNode:
+		c.Rationale = map[string]string{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: the rationale of control %s must be one line of text", v.Line, k.Value)
+			}
+			if _, dup := c.Rationale[k.Value]; dup {
+				return fmt.Errorf("line %d: control %q is listed twice", k.Line, k.Value)
+			}
+			c.IDs = append(c.IDs, k.Value)
+			c.Rationale[k.Value] = strings.TrimSpace(v.Value)
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: controls of a framework are a list of ids or a mapping of id → rationale", n.Line)
 }
 
 func (c *Catalog) compileRule(file string, n *yaml.Node) (*Rule, error) {
@@ -276,7 +311,7 @@ func (c *Catalog) compileRule(file string, n *yaml.Node) (*Rule, error) {
 		ID: y.ID, Version: y.Version, Kind: y.Kind, Title: y.Title, Description: y.Description,
 		Remediation: y.Remediation, Severity: y.Severity, DefaultParams: y.Params,
 		Applies: y.Applies, Expr: y.Expr, Failing: y.Failing, File: file, Line: n.Line,
-		Controls: map[string][]string{}, Derived: map[string]bool{},
+		Controls: map[string][]string{}, Derived: map[string]bool{}, Rationale: map[string]map[string]string{},
 	}
 	if r.DefaultParams == nil {
 		r.DefaultParams = map[string]any{}
@@ -319,7 +354,7 @@ func (e *frameworkError) Error() string { return e.err.Error() }
 
 // checkControls validates the controls a rule names and derives missing Grundschutz++
 // mappings from the ISO ones.
-func (c *Catalog) checkControls(in map[string][]string, r *Rule) error {
+func (c *Catalog) checkControls(in map[string]controlsYAML, r *Rule) error {
 	if len(in) == 0 {
 		return errors.New("controls is required: name at least one control of a framework")
 	}
@@ -336,11 +371,11 @@ func (c *Catalog) checkControls(in map[string][]string, r *Rule) error {
 		if f == nil {
 			return bad("unknown framework %q (known: %s)", fw, strings.Join(c.FrameworkIDs(), ", "))
 		}
-		if len(in[fw]) == 0 {
+		if len(in[fw].IDs) == 0 {
 			return bad("controls.%s is empty", fw)
 		}
 		seen := map[string]bool{}
-		for _, id := range in[fw] {
+		for _, id := range in[fw].IDs {
 			ctl := f.Control(id)
 			if ctl == nil {
 				return bad("unknown control %q in framework %s", id, fw)
@@ -353,12 +388,18 @@ func (c *Catalog) checkControls(in map[string][]string, r *Rule) error {
 			}
 			seen[id] = true
 		}
-		r.Controls[fw] = append([]string(nil), in[fw]...)
+		r.Controls[fw] = append([]string(nil), in[fw].IDs...)
+		if len(in[fw].Rationale) > 0 {
+			r.Rationale[fw] = in[fw].Rationale
+		}
 	}
 	if _, ok := r.Controls[BSIGSPP]; !ok && len(r.Controls[ISO27001]) > 0 {
 		if d := c.DeriveGSPP(r.Controls[ISO27001]); len(d) > 0 {
 			r.Controls[BSIGSPP] = d
 			r.Derived[BSIGSPP] = true
+			if iso := r.Rationale[ISO27001]; len(iso) > 0 {
+				r.Rationale[BSIGSPP] = c.deriveGSPPRationale(r.Controls[ISO27001], iso)
+			}
 		}
 	}
 	return nil

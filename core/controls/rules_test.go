@@ -213,3 +213,32 @@ func TestParseRulesAcceptsTypedFailingLists(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRulesRationale(t *testing.T) {
+	file := strings.Replace(goodRule, "controls: {iso27001-2022: [A.5.17]}",
+		"controls:\n      iso27001-2022:\n        A.5.17: the policy enforces the quality of passwords\n        A.8.5: length slows guessing", 1)
+	rs, err := ParseRules("x.yaml", ruleFile(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs.Rules()[0]
+	if got := strings.Join(r.Controls["iso27001-2022"], ","); got != "A.5.17,A.8.5" {
+		t.Errorf("controls = %s, want the mapping's keys in file order", got)
+	}
+	if got := r.Rationale["iso27001-2022"]["A.5.17"]; got != "the policy enforces the quality of passwords" {
+		t.Errorf("rationale = %q", got)
+	}
+	if !r.Derived["bsi-gspp"] || len(r.Rationale["bsi-gspp"]) == 0 {
+		t.Fatalf("derived Grundschutz++ mapping has no rationale: %v", r.Rationale)
+	}
+	for id, why := range r.Rationale["bsi-gspp"] {
+		if !strings.HasPrefix(why, "A.5.17: ") && !strings.HasPrefix(why, "A.8.5: ") {
+			t.Errorf("derived rationale of %s = %q, want it to name the ISO control", id, why)
+		}
+	}
+	bad := strings.Replace(goodRule, "controls: {iso27001-2022: [A.5.17]}",
+		"controls:\n      iso27001-2022:\n        A.5.17: [not, text]", 1)
+	if _, err := ParseRules("x.yaml", ruleFile(bad)); err == nil || !strings.Contains(err.Error(), "one line of text") {
+		t.Errorf("a rationale that is not text: err = %v", err)
+	}
+}
