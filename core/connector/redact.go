@@ -385,17 +385,22 @@ func textEdits(spans []span, location string) []edit {
 	return edits
 }
 
-// mergeEdits sorts edits and drops those that overlap an earlier one (the first wins).
+// mergeEdits sorts edits and merges those that overlap into one edit covering all of
+// them (at the location and with the rule of the first), so that no part of a secret
+// survives an overlap.
 func mergeEdits(edits []edit) []edit {
+	if len(edits) < 2 {
+		return edits
+	}
 	sort.SliceStable(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
-	out := edits[:0]
-	end := -1
-	for _, e := range edits {
-		if e.start < end {
+	out := edits[:1]
+	for _, e := range edits[1:] {
+		last := &out[len(out)-1]
+		if e.start >= last.end {
+			out = append(out, e)
 			continue
 		}
-		out = append(out, e)
-		end = e.end
+		last.end = max(last.end, e.end)
 	}
 	return out
 }

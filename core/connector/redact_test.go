@@ -193,6 +193,27 @@ func TestRedact(t *testing.T) {
 			},
 		},
 		{
+			// The header value and the key overlap: both must go, not just the first found.
+			name: "text: private key after Authorization on the same line",
+			in:   "Authorization: Basic dXNlcjpw " + testPEM + "\nnext line",
+			want: "Authorization: [REDACTED:private_key]\nnext line",
+			reds: []evidence.Redaction{red("private_key", "body", 1)},
+		},
+		{
+			name:        "json: private key after Authorization in one string",
+			contentType: "application/json",
+			in:          `{"message":"Authorization: Basic eDp5 ` + strings.ReplaceAll(testPEM, "\n", `\n`) + `","n":1}`,
+			want:        `{"message":"Authorization: [REDACTED:private_key]","n":1}`,
+			reds:        []evidence.Redaction{red("private_key", "$.message", 1)},
+		},
+		{
+			name:        "xml: private key after Authorization in one text node",
+			contentType: "text/xml",
+			in:          "<Error><Message>Authorization: x " + testPEM + "</Message></Error>",
+			want:        "<Error><Message>Authorization: [REDACTED:private_key]</Message></Error>",
+			reds:        []evidence.Redaction{red("private_key", "/Error/Message", 1)},
+		},
+		{
 			name: "text: truncated private key is redacted to the end",
 			in:   "x -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA",
 			want: "x [REDACTED:private_key]",

@@ -30,18 +30,31 @@ func findTextSecrets(src []byte) []span {
 	findURLPasswords(src, add)
 	findBearerTokens(src, add)
 	findHeaderLines(src, add)
+	return mergeSpans(spans)
+}
+
+// mergeSpans sorts spans and merges those that overlap into one span covering all of
+// them, so that no part of any secret survives (an "Authorization:" value running into a
+// private key must not hide the rest of the key). A merged span keeps the rule of its
+// longest part: that is the secret that was found.
+func mergeSpans(spans []span) []span {
 	if len(spans) < 2 {
 		return spans
 	}
 	sort.SliceStable(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
-	out := spans[:0]
-	end := -1
-	for _, s := range spans {
-		if s.start < end {
+	out := spans[:1]
+	longest := spans[0].end - spans[0].start
+	for _, s := range spans[1:] {
+		last := &out[len(out)-1]
+		if s.start >= last.end {
+			out = append(out, s)
+			longest = s.end - s.start
 			continue
 		}
-		out = append(out, s)
-		end = s.end
+		if n := s.end - s.start; n > longest {
+			last.rule, longest = s.rule, n
+		}
+		last.end = max(last.end, s.end)
 	}
 	return out
 }
