@@ -88,9 +88,9 @@ type ruleTable struct {
 	rules  *rulesSource
 	cases  []*RuleCase
 	exempt map[string]map[controls.Outcome]string // rule → outcome → reason
-	whole  map[string]bool                         // rule → exempted with one reason for all
-	line   map[string]int                          // rule → line of its exemption
-	sets   map[string]*controls.RuleSet            // compiled parameter overrides by key
+	whole  map[string]bool                        // rule → exempted with one reason for all
+	line   map[string]int                         // rule → line of its exemption
+	sets   map[string]*controls.RuleSet           // compiled parameter overrides by key
 }
 
 var (
