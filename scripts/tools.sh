@@ -8,9 +8,10 @@ command -v sha256sum >/dev/null || need+=(coreutils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v unzip >/dev/null || need+=(unzip)
+command -v promtool >/dev/null || need+=(prometheus) # promtool checks deploy/prometheus/alerts.yaml
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing ${need[*]} (needed by the tests)" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
