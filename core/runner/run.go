@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
 	"github.com/exhibit-dev/exhibit/evidence/store"
 )
@@ -76,7 +77,8 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 		defer j.close()
 	}
 	if r.Index != nil {
-		if err := r.Index.StartRun(ctx, h); err != nil {
+		// Not ctx: a run cancelled right at its start is still sealed, so it must be indexed.
+		if err := r.Index.StartRun(context.WithoutCancel(ctx), h); err != nil {
 			c.indexErr = err
 			log.Error("index: could not record the run start; run `exhibit reindex` after the run", "run", h.ID, "err", err)
 		}
@@ -157,6 +159,15 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	if r.Index != nil && c.indexErr == nil {
 		if err := r.Index.RecordRun(sealCtx, objects, sealed); err != nil {
 			c.indexErr = err
+		}
+	}
+	if r.Index != nil && c.indexErr != nil {
+		// The index missed part of the run while it collected: record it once more, whole,
+		// from its sealed manifest, so a passing index failure leaves no sealed run out.
+		if _, err := index.IndexManifest(sealCtx, r.Index, objects, manifest.RefInfo{Ref: sealed.Ref, Digest: sealed.RefDigest}); err == nil {
+			c.indexErr = nil
+		} else {
+			c.indexErr = errors.Join(c.indexErr, err)
 		}
 	}
 	if c.indexErr != nil {

@@ -391,3 +391,23 @@ func TestRunRefusesBadInput(t *testing.T) {
 		t.Error("duplicate instance names accepted")
 	}
 }
+
+func TestRunInterruptedAtItsStartIsIndexed(t *testing.T) {
+	// SIGINT within moments of the start: the run is sealed as interrupted, and it must be
+	// in the index too, or bundles of its period fail until a reindex.
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	sum, err := e.runner().Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 1)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != manifest.OutcomeInterrupted || sum.IndexError != nil {
+		t.Fatalf("outcome %s, index error %v; want interrupted and indexed", sum.Outcome, sum.IndexError)
+	}
+	run, _, err := e.ix.Run(context.Background(), sum.RunID)
+	if err != nil || run.Manifest == nil || *run.Manifest != sum.Manifest || run.Outcome != string(manifest.OutcomeInterrupted) {
+		t.Fatalf("index: %+v, %v; want the sealed interrupted run", run, err)
+	}
+	e.check(t)
+}

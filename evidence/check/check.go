@@ -39,6 +39,21 @@ type Options struct {
 	// manifest together: nothing in the store names them any more. Each expected run whose
 	// signed ref is missing is reported as KindRunLost.
 	Expected []ExpectedRun
+	// Index, if set, is compared with the store the other way round: each run the store
+	// holds a valid signed ref for must be recorded by the index with the same manifest,
+	// or it is reported as KindRunNotIndexed (bundles and status cannot see it).
+	Index Index
+}
+
+// Index is what a check needs of an index of runs. The evidence layer does not know the
+// index; the caller adapts it.
+type Index interface {
+	// SealedRun returns the manifest digest the index records for the sealed run id, or
+	// ok false when it records no sealed run of that id. It is asked after the store's
+	// refs were listed, so runs sealed while the check ran are not reported.
+	SealedRun(ctx context.Context, id string) (manifest evidence.Digest, ok bool, err error)
+	// String names the index in problems, e.g. "the index (/data/index.db)".
+	String() string
 }
 
 // ExpectedRun is a run known to have been sealed, by its id and manifest digest.
@@ -99,13 +114,16 @@ const (
 	// KindRunLost: a run recorded outside the repository (Options.Expected) has no signed
 	// ref in it: it was deleted, or the repository is not the one that sealed it.
 	KindRunLost Kind = "run-lost"
+	// KindRunNotIndexed: the store holds a sealed run that the index (Options.Index) does
+	// not record, or records with another manifest; `exhibit reindex` repairs the index.
+	KindRunNotIndexed Kind = "run-not-indexed"
 )
 
 var kindRank = map[Kind]int{
 	KindObjectCorrupt: 0, KindObjectUnreadable: 1, KindObjectMissing: 2, KindObjectSize: 3,
 	KindRefInvalid: 4, KindSignature: 5, KindRefMismatch: 6, KindRefMissing: 7,
 	KindManifestMissing: 8, KindManifestInvalid: 9, KindChainBroken: 10, KindChainFork: 11,
-	KindRunLost: 12,
+	KindRunLost: 12, KindRunNotIndexed: 13,
 }
 
 // Store names of a Problem.

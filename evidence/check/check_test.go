@@ -62,7 +62,8 @@ func TestCheckFindsDamage(t *testing.T) {
 		readData bool
 		damage   func(t *testing.T, f *fixture)
 		verifier func(f *fixture) *sign.Verifier // nil: the fixture's own key
-		expected bool                            // pass every sealed run as Options.Expected (as the index knows them)
+		expected bool                            // pass every sealed run as Options.Expected and Options.Index (as the index knows them)
+		index    func(f *fixture, ix mapIndex)   // changes what the index records before the check
 		want     []want
 	}{
 		{name: "clean", readData: true, damage: func(*testing.T, *fixture) {}},
@@ -205,6 +206,16 @@ func TestCheckFindsDamage(t *testing.T) {
 		},
 		{name: "clean, the index agrees", expected: true, readData: true, damage: func(*testing.T, *fixture) {}},
 		{
+			name: "a sealed run the index does not record", expected: true, damage: func(*testing.T, *fixture) {},
+			index: func(f *fixture, ix mapIndex) { delete(ix, "r2") },
+			want:  []want{{kind: KindRunNotIndexed, digest: refOf(1), runID: "r2", contains: []string{"the index does not record it", "exhibit reindex"}}},
+		},
+		{
+			name: "the index records another manifest for a run", expected: true, damage: func(*testing.T, *fixture) {},
+			index: func(f *fixture, ix mapIndex) { ix["r3"] = f.runs[0].Digest },
+			want:  []want{{kind: KindRunNotIndexed, digest: refOf(2), runID: "r3", contains: []string{"records manifest " + "", "exhibit reindex"}}},
+		},
+		{
 			name:     "store signed by another key than the pinned one",
 			damage:   func(*testing.T, *fixture) {},
 			verifier: func(*fixture) *sign.Verifier { return otherKey.Verifier() },
@@ -226,9 +237,15 @@ func TestCheckFindsDamage(t *testing.T) {
 				}
 				opts := Options{ReadData: tt.readData}
 				if tt.expected {
+					ix := mapIndex{}
 					for _, r := range f.runs {
 						opts.Expected = append(opts.Expected, ExpectedRun{ID: r.Header.ID, Manifest: r.Digest, Source: "the index"})
+						ix[r.Header.ID] = r.Digest
 					}
+					if tt.index != nil {
+						tt.index(f, ix)
+					}
+					opts.Index = ix
 				}
 				report, err := Run(context.Background(), f.repo, v, opts)
 				if err != nil {
@@ -262,6 +279,16 @@ func TestCheckFindsDamage(t *testing.T) {
 		}
 	}
 }
+
+// mapIndex is an Index of the sealed runs it maps to their manifests.
+type mapIndex map[string]evidence.Digest
+
+func (m mapIndex) SealedRun(_ context.Context, id string) (evidence.Digest, bool, error) {
+	d, ok := m[id]
+	return d, ok, nil
+}
+
+func (mapIndex) String() string { return "the index" }
 
 // offsetAfter returns the offset of the byte after the first occurrence of needle in object d.
 func offsetAfter(t *testing.T, s store.Store, d evidence.Digest, needle string) int {

@@ -17,6 +17,7 @@ type chain struct {
 	refs       []manifest.RefInfo                 // sorted, every readable ref
 	byManifest map[evidence.Digest]manifest.Ref   // manifest digest → (first) ref
 	next       map[evidence.Digest][]manifest.Ref // manifest digest → refs naming it as previous
+	unsigned   map[evidence.Digest]bool           // refs not signed by the pinned key
 }
 
 // checkRuns reads every ref, verifies it, decodes its manifest, and follows the chain.
@@ -31,7 +32,7 @@ func (c *checker) checkRuns(ctx context.Context) error {
 	c.report.Runs = len(digests)
 	c.progress = Progress{Phase: PhaseRuns, Total: int64(2 * len(digests)), BytesRead: c.progress.BytesRead}
 
-	ch := &chain{byManifest: map[evidence.Digest]manifest.Ref{}, next: map[evidence.Digest][]manifest.Ref{}}
+	ch := &chain{byManifest: map[evidence.Digest]manifest.Ref{}, next: map[evidence.Digest][]manifest.Ref{}, unsigned: map[evidence.Digest]bool{}}
 	for _, d := range digests {
 		r, err := manifest.ReadRef(ctx, c.repo.Runs, d)
 		c.step()
@@ -48,6 +49,7 @@ func (c *checker) checkRuns(ctx context.Context) error {
 			continue
 		}
 		if err := r.Verify(c.verifier); err != nil {
+			ch.unsigned[d] = true
 			c.add(Problem{Kind: KindSignature, Store: StoreRuns, Digest: d, RunID: r.ID,
 				Message: "the run is not signed by the pinned key: " + strings.TrimPrefix(unwrapRun(err, r), sign.ErrBadSignature.Error()+": ")})
 		}
@@ -74,7 +76,36 @@ func (c *checker) checkRuns(ctx context.Context) error {
 				Message: fmt.Sprintf("%s records this run, but the store has no signed ref for its manifest: it was deleted (or this is not the store that sealed it)", e.Source)})
 		}
 	}
+	if err := c.checkIndexed(ctx, ch); err != nil {
+		return err
+	}
 	return c.checkChain(ctx, ch)
+}
+
+// checkIndexed reports the runs of the store that Options.Index does not record. Only refs
+// signed by the pinned key count: an unsigned one is reported already and indexes nothing.
+func (c *checker) checkIndexed(ctx context.Context, ch *chain) error {
+	if c.opts.Index == nil {
+		return nil
+	}
+	for _, ri := range ch.refs {
+		if ch.unsigned[ri.Digest] {
+			continue
+		}
+		d, ok, err := c.opts.Index.SealedRun(ctx, ri.Ref.ID)
+		if err != nil {
+			return fmt.Errorf("could not compare the store with %s: %w", c.opts.Index, err)
+		}
+		switch {
+		case !ok:
+			c.add(Problem{Kind: KindRunNotIndexed, Store: StoreRuns, Digest: ri.Digest, RunID: ri.Ref.ID,
+				Message: fmt.Sprintf("the store holds this sealed run but %s does not record it: run exhibit reindex", c.opts.Index)})
+		case d != ri.Ref.Manifest.Digest:
+			c.add(Problem{Kind: KindRunNotIndexed, Store: StoreRuns, Digest: ri.Digest, RunID: ri.Ref.ID,
+				Message: fmt.Sprintf("%s records manifest %s for this run, the store's signed ref names %s: run exhibit reindex", c.opts.Index, d, ri.Ref.Manifest.Digest)})
+		}
+	}
+	return nil
 }
 
 func (c *checker) step() {
