@@ -25,6 +25,11 @@ type Engine struct {
 	Freshness time.Duration
 	// TempDir is where results are spooled before they are stored ("" = os.TempDir()).
 	TempDir string
+	// PendingSeal, if set, is the file where the manual and evaluation runs the engine seals
+	// keep their signed ref until it is stored (manifest.SealOptions.Pending), so that the
+	// next writer completes a seal its killed process left half done instead of an
+	// unreferenced manifest. Commands set it to runner.PendingSealPath of the data directory.
+	PendingSeal string
 	// Now returns the evaluation time rules see as `now` (default time.Now).
 	Now func() time.Time
 

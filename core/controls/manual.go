@@ -105,7 +105,8 @@ func (e *Engine) validateManual(m *ManualEvidence) error {
 // AddManual stores a manual evidence file and its document, seals them into a run manifest
 // of type manual (signed, chained like every run), records the attestation in a results
 // object referenced by that manifest and indexes the run. The caller must hold the data
-// directory's lock (manifest.Seal extends the chain).
+// directory's lock (sealing extends the chain) and, with PendingSeal set, must have let the
+// runner recover the data directory first (a pending seal of a killed writer is completed).
 func (e *Engine) AddManual(ctx context.Context, repo *store.Repo, signer *sign.Signer, ix *index.Index, m ManualEvidence) (*manifest.Sealed, error) {
 	if err := e.validateManual(&m); err != nil {
 		return nil, err
@@ -162,7 +163,7 @@ func (e *Engine) AddManual(ctx context.Context, repo *store.Repo, signer *sign.S
 		Outcome: manifest.OutcomeComplete, Results: &resRef, Note: m.Note,
 		Connectors: []manifest.ConnectorRun{{Instance: ManualConnector, Type: ManualConnector, Version: "1",
 			Outcome: manifest.OutcomeComplete, StartedAt: now, EndedAt: now, Artefacts: 1}}}
-	sealed, err := manifest.Seal(ctx, repo, signer, h, b)
+	sealed, err := manifest.SealWith(ctx, repo, signer, h, b, manifest.SealOptions{Pending: e.PendingSeal})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ type Reevaluation struct {
 // first, so only untampered evidence is judged. The new results go into a new signed
 // manifest of type evaluation (Evaluates = the old manifest's digest); the old results stay
 // in the store and the index (the newest evaluation is the current one for status).
-// The caller must hold the data directory's lock.
+// The caller must hold the data directory's lock, as for AddManual.
 func (e *Engine) Reevaluate(ctx context.Context, repo *store.Repo, signer *sign.Signer, ix *index.Index, runID string) (*Reevaluation, error) {
 	run, _, err := ix.Run(ctx, runID)
 	if err != nil {
@@ -77,7 +77,7 @@ func (e *Engine) Reevaluate(ctx context.Context, repo *store.Repo, signer *sign.
 	h := manifest.Header{ID: id, Type: manifest.TypeEvaluation, StartedAt: now, EndedAt: e.now(),
 		Outcome: manifest.OutcomeComplete, Results: resRef, Evaluates: &digest,
 		Note: "re-evaluation of run " + run.ID}
-	sealed, err := manifest.Seal(ctx, repo, signer, h, nil)
+	sealed, err := manifest.SealWith(ctx, repo, signer, h, nil, manifest.SealOptions{Pending: e.PendingSeal})
 	if err != nil {
 		return nil, err
 	}

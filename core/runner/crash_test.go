@@ -310,3 +310,24 @@ func TestRecoverRunWhoseRefWasNotStored(t *testing.T) {
 		t.Fatalf("next run = %+v, %v; want it to follow the completed run", sum, err)
 	}
 }
+
+func TestRecoverIndexesTheNewestRunItsWriterLeftOut(t *testing.T) {
+	// A writer killed after storing a run's ref and before indexing it (there is no journal
+	// or pending seal left to say so): the next writer's recovery indexes that run.
+	ctx := context.Background()
+	e := newEnv(t)
+	sum, err := e.runner().Run(ctx, []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 2)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ix.DeleteRun(ctx, sum.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runner().Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := e.ix.Run(ctx, sum.RunID)
+	if err != nil || run.Manifest == nil || *run.Manifest != sum.Manifest || run.Artefacts != 2 {
+		t.Fatalf("index after recovery: %+v, %v; want the run with its 2 artefacts", run, err)
+	}
+}

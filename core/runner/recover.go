@@ -42,7 +42,21 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 	// First the seal a dead process began: its run then counts as sealed below, and its
 	// journal is only indexed and removed. Under the seal guard: another run of this
 	// process may be sealing right now.
-	sealGuard(lk)(func() error { r.completePendingSeal(ctx); return nil })
+	var refs []manifest.RefInfo
+	err := sealGuard(lk)(func() error {
+		// Not ctx: a run cancelled at its start still starts (and is sealed interrupted).
+		ctx := context.WithoutCancel(ctx)
+		r.completePendingSeal(ctx)
+		var err error
+		if refs, err = manifest.ListRefs(ctx, r.Repo.Runs); err != nil {
+			return fmt.Errorf("could not list the runs to recover: %w", err)
+		}
+		r.indexHead(ctx, refs)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	root := filepath.Join(r.DataDir, journalDir)
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -52,7 +66,10 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 		return nil, fmt.Errorf("could not read the run journals: %w", err)
 	}
 	var out []*Summary
-	var sealedIDs map[string]manifest.RefInfo
+	sealedIDs := map[string]manifest.RefInfo{}
+	for _, ri := range refs {
+		sealedIDs[ri.Ref.ID] = ri
+	}
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
 		if !e.IsDir() {
@@ -60,16 +77,6 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 		}
 		if _, mine := activeJournals.Load(dir); mine {
 			continue
-		}
-		if sealedIDs == nil {
-			refs, err := manifest.ListRefs(ctx, r.Repo.Runs)
-			if err != nil {
-				return out, fmt.Errorf("could not list runs to recover %s: %w", e.Name(), err)
-			}
-			sealedIDs = map[string]manifest.RefInfo{}
-			for _, ri := range refs {
-				sealedIDs[ri.Ref.ID] = ri
-			}
 		}
 		sum, err := r.recoverOne(ctx, lk, dir, sealedIDs)
 		if err != nil {
@@ -80,6 +87,35 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 		}
 	}
 	return out, nil
+}
+
+// indexHead indexes the newest run of the chain if the index does not record it: a writer
+// killed after storing a run's ref and before indexing it leaves exactly that run out
+// (writers are serialised by the lock, and each one runs this before sealing). refs are
+// the store's refs, listed under the seal guard.
+func (r *Runner) indexHead(ctx context.Context, refs []manifest.RefInfo) {
+	if r.Index == nil || len(manifest.Forks(refs)) > 0 {
+		return
+	}
+	head, err := manifest.HeadOf(refs)
+	if err != nil || head == nil {
+		return
+	}
+	for i := len(refs) - 1; i >= 0; i-- {
+		ri := refs[i]
+		if ri.Ref.Manifest.Digest != *head {
+			continue
+		}
+		if run, _, err := r.Index.Run(ctx, ri.Ref.ID); err == nil && run.ID == ri.Ref.ID && run.Manifest != nil && *run.Manifest == *head {
+			return
+		}
+		if _, err := index.IndexManifest(ctx, r.Index, r.Repo.Objects, ri); err != nil {
+			r.logger().Error("index is behind the store; run `exhibit reindex`", "run", ri.Ref.ID, "err", err)
+			return
+		}
+		r.logger().Info("indexed the newest run, which its process had sealed but not indexed", "run", ri.Ref.ID)
+		return
+	}
 }
 
 func (r *Runner) recoverOne(ctx context.Context, lk *lock.Lock, dir string, sealed map[string]manifest.RefInfo) (*Summary, error) {

@@ -234,11 +234,18 @@ func (r *Runner) seal(ctx context.Context, lk *lock.Lock, repo *store.Repo, h ma
 // start completes instead of an unreferenced manifest (see manifest.CompletePending).
 const pendingSealFile = "seal-pending.json"
 
+// PendingSealPath is the pending-seal file of a data directory. Every writer that seals a
+// run there (collections, manual evidence, re-evaluations) passes it to manifest.SealWith,
+// under the data directory's lock, and runs Recover before its first seal.
+func PendingSealPath(dataDir string) string {
+	return filepath.Join(dataDir, pendingSealFile)
+}
+
 func (r *Runner) pendingSeal() string {
 	if r.DataDir == "" {
 		return ""
 	}
-	return filepath.Join(r.DataDir, pendingSealFile)
+	return PendingSealPath(r.DataDir)
 }
 
 // completePendingSeal stores the ref of a run whose process died between storing its
