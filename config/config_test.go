@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -21,6 +23,12 @@ func TestLoadFixtures(t *testing.T) {
 		"syntax.bad.yaml":              `syntax.bad.yaml:2: did not find expected key`,
 		"disabled-no-reason.bad.yaml":  `disabled-no-reason.bad.yaml:3: controls.disabled[0].justification: is required`,
 		"timezone.bad.yaml":            `timezone.bad.yaml:2: schedule.time_zone: unknown time zone "Mars/Olympus"`,
+		"every-negative.bad.yaml":      `every-negative.bad.yaml:2: schedule.default: invalid schedule "@every -1h": the interval must be at least 1m0s`,
+		"every-zero.bad.yaml":          `every-zero.bad.yaml:4: connectors[0].schedule: invalid schedule "@every 0s": the interval must be at least 1m0s`,
+		"every-1ns.bad.yaml":           `every-1ns.bad.yaml:2: schedule.default: invalid schedule "@every 1ns": the interval must be at least 1m0s`,
+		"jitter.bad.yaml":              `jitter.bad.yaml:2: schedule.jitter: must be between 0 and 24h0m0s, got 1000000h0m0s`,
+		"python-tag.bad.yaml":          `python-tag.bad.yaml:5: YAML tag !!python/object/apply:os.system is not allowed in a config`,
+		"local-tag.bad.yaml":           `local-tag.bad.yaml:1: YAML tag !secret is not allowed in a config`,
 	}
 	files, err := filepath.Glob("testdata/*.yaml")
 	if err != nil {
@@ -53,6 +61,43 @@ func TestLoadFixtures(t *testing.T) {
 	}
 	if seen != len(wantErr) {
 		t.Errorf("ran %d bad fixtures, %d expected errors listed", seen, len(wantErr))
+	}
+}
+
+func TestLoadRefusesWhatIsNotAConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.yaml")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("data_dir: data\n")
+	f.Truncate(MaxConfigSize + 1) // a sparse file: no need to write it
+	f.Close()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var many strings.Builder
+	many.WriteString("connectors:\n")
+	for i := 0; i <= MaxConnectors; i++ {
+		fmt.Fprintf(&many, "  - {name: c%d, type: aws}\n", i)
+	}
+	manyFile := filepath.Join(dir, "many.yaml")
+	os.WriteFile(manyFile, []byte(many.String()), 0o644)
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "could not read config: read /dev/zero: not a regular file (a character device)"},
+		{fifo, "could not read config: read " + fifo + ": not a regular file (a FIFO)"},
+		{dir, "could not read config: read " + dir + ": not a regular file (a directory)"},
+		{huge, fmt.Sprintf("could not read config: read %s: %d bytes, more than the %d", huge, MaxConfigSize+1, MaxConfigSize)},
+		{manyFile, fmt.Sprintf("many.yaml:1: connectors: %d connector instances, more than the %d a config may have", MaxConnectors+1, MaxConnectors)},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			_, err := Load(tc.path) // returns at once: a FIFO without a writer must not block
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
 
@@ -119,9 +164,18 @@ func TestSettingsDecodeStrict(t *testing.T) {
 func TestSecrets(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tok"), []byte("s3cr3t-canary\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "big"), make([]byte, MaxSecretSize+1), 0o600)
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s := &Secrets{
 		LookupEnv: func(k string) (string, bool) { v, ok := map[string]string{"TOKEN": "env-canary"}[k]; return v, ok },
-		Resolve:   func(p string) string { return filepath.Join(dir, p) },
+		Resolve: func(p string) string {
+			if filepath.IsAbs(p) {
+				return p
+			}
+			return filepath.Join(dir, p)
+		},
 	}
 	for _, tc := range []struct {
 		name, env, file, want, wantErr string
@@ -131,6 +185,9 @@ func TestSecrets(t *testing.T) {
 		{name: "missing env", env: "NOPE", wantErr: "environment variable NOPE is not set"},
 		{name: "missing file", file: "nope", wantErr: "could not read " + filepath.Join(dir, "nope")},
 		{name: "both", env: "TOKEN", file: "tok", wantErr: "not both"},
+		{name: "device", file: "/dev/zero", wantErr: "token: could not read /dev/zero: not a regular file (a character device)"},
+		{name: "fifo", file: "fifo", wantErr: "fifo: not a regular file (a FIFO)"},
+		{name: "too large", file: "big", wantErr: fmt.Sprintf("more than the %d a file here may have", MaxSecretSize)},
 		{name: "none", wantErr: "not configured"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -24,7 +23,7 @@ func Load(path string) (*Config, error) {
 		c := Default()
 		return c, c.Validate()
 	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("could not read config: %w", err)
 	}
@@ -52,6 +51,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		doc := &root
 		if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 			doc = doc.Content[0]
+		}
+		if err := checkTags(name, doc); err != nil {
+			return nil, err
 		}
 		if err := checkKeys(name, doc, reflect.TypeOf(*c), "", c.pos); err != nil {
 			return nil, err
@@ -87,6 +89,25 @@ func lineMsg(name, m string) string {
 		return fmt.Sprintf("%s:%s: %s", name, m[loc[2]:loc[3]], m[:loc[0]]+m[loc[1]:])
 	}
 	return fmt.Sprintf("%s: %s", name, m)
+}
+
+// yamlTags are the tags a config may carry: YAML's core schema, which plain values get
+// implicitly. Any other tag (!!python/object, !!binary, a local !tag) asks a loader for
+// behaviour a config never needs, so it is an error rather than silently read as text.
+var yamlTags = map[string]bool{"!!str": true, "!!int": true, "!!float": true, "!!bool": true,
+	"!!null": true, "!!map": true, "!!seq": true, "!!timestamp": true}
+
+// checkTags rejects any node with a tag outside yamlTags, with its line.
+func checkTags(file string, node *yaml.Node) error {
+	if node.Kind != yaml.AliasNode && node.Kind != yaml.DocumentNode && !yamlTags[node.Tag] && node.Tag != "" {
+		return fmt.Errorf("%s:%d: YAML tag %s is not allowed in a config (only plain values, lists and mappings)", file, node.Line, node.Tag)
+	}
+	for _, n := range node.Content {
+		if err := checkTags(file, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var (

@@ -11,7 +11,7 @@ import (
 type Secrets struct {
 	// LookupEnv defaults to os.LookupEnv.
 	LookupEnv func(string) (string, bool)
-	// ReadFile defaults to os.ReadFile.
+	// ReadFile defaults to reading a regular file of at most MaxSecretSize bytes.
 	ReadFile func(string) ([]byte, error)
 	// Resolve makes relative file paths absolute (Config.Resolve); nil leaves them as given.
 	Resolve func(string) string
@@ -42,7 +42,7 @@ func (s *Secrets) Secret(what, env, file string) ([]byte, error) {
 		}
 		read := s.ReadFile
 		if read == nil {
-			read = os.ReadFile
+			read = func(p string) ([]byte, error) { return ReadFile(p, MaxSecretSize) }
 		}
 		b, err := read(file)
 		if err != nil {

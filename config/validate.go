@@ -54,8 +54,11 @@ func (c *Config) Validate() error {
 	if err := ValidateCron(c.Schedule.Default); err != nil {
 		add(c.Errorf("schedule.default", "%v", err))
 	}
-	if c.Schedule.Jitter < 0 {
-		add(c.Errorf("schedule.jitter", "must not be negative"))
+	if c.Schedule.Jitter < 0 || c.Schedule.Jitter > MaxJitter {
+		add(c.Errorf("schedule.jitter", "must be between 0 and %s, got %s", MaxJitter, c.Schedule.Jitter))
+	}
+	if len(c.Connectors) > MaxConnectors {
+		add(c.Errorf("connectors", "%d connector instances, more than the %d a config may have (split the data directory, or widen what one instance collects)", len(c.Connectors), MaxConnectors))
 	}
 	for i, d := range c.Controls.Disabled {
 		key := fmt.Sprintf("controls.disabled[%d]", i)
@@ -137,10 +140,32 @@ func (c *Config) validateStore() error {
 	return errors.Join(errs...)
 }
 
-// ValidateCron checks a schedule: standard 5-field cron or a descriptor (@daily, @every 6h).
+// Limits of a config, beyond which a value is a mistake rather than a choice.
+const (
+	// MinEvery is the shortest "@every" interval: the finest step of a 5-field cron
+	// schedule. (cron would run "@every 1ns" or "@every -1h" every second.)
+	MinEvery = time.Minute
+	// MaxJitter is the longest schedule.jitter: a start delayed by more than a day lands
+	// on another day's run.
+	MaxJitter = 24 * time.Hour
+	// MaxConnectors is the most connector instances one config may list.
+	MaxConnectors = 1000
+)
+
+// ValidateCron checks a schedule: standard 5-field cron or a descriptor (@daily, @every 6h,
+// at least MinEvery).
 func ValidateCron(spec string) error {
 	if _, err := cron.ParseStandard(spec); err != nil {
 		return fmt.Errorf("invalid schedule %q: %v", spec, err)
+	}
+	if d, ok := strings.CutPrefix(spec, "@every "); ok {
+		every, err := time.ParseDuration(d)
+		if err != nil {
+			return fmt.Errorf("invalid schedule %q: %v", spec, err)
+		}
+		if every < MinEvery {
+			return fmt.Errorf("invalid schedule %q: the interval must be at least %s", spec, MinEvery)
+		}
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"reflect"
 	"sort"
@@ -65,7 +64,7 @@ func NewEngine(opts Options) (*Engine, error) {
 	cat := base.Clone()
 	for i, p := range cfg.Controls.Frameworks {
 		file := cfg.Resolve(p)
-		data, err := os.ReadFile(file)
+		data, err := config.ReadFile(file, config.MaxConfigSize)
 		if err != nil {
 			return nil, cfg.Errorf(fmt.Sprintf("controls.frameworks[%d]", i), "could not read framework file: %v", err)
 		}
@@ -91,7 +90,7 @@ func NewEngine(opts Options) (*Engine, error) {
 	}
 	for i, p := range cfg.Controls.Rules {
 		file := cfg.Resolve(p)
-		data, err := os.ReadFile(file)
+		data, err := config.ReadFile(file, config.MaxConfigSize)
 		if err != nil {
 			errs = append(errs, cfg.Errorf(fmt.Sprintf("controls.rules[%d]", i), "could not read rules file: %v", err))
 			continue
