@@ -91,6 +91,13 @@ const testToken = "ghp_testtoken0123456789"
 
 func startSim(t testing.TB, opts sim.Options) *testEnv {
 	t.Helper()
+	return startSimWrapped(t, opts, nil)
+}
+
+// startSimWrapped is startSim with the simulator's handler wrapped (nil: not wrapped), for
+// tests that look at every response it serves.
+func startSimWrapped(t testing.TB, opts sim.Options, wrap func(h http.Handler, basePath string) http.Handler) *testEnv {
+	t.Helper()
 	clock := newFakeClock()
 	if opts.Now == nil {
 		opts.Now = clock.Now
@@ -102,7 +109,11 @@ func startSim(t testing.TB, opts sim.Options) *testEnv {
 		opts.Token = testToken
 	}
 	s := sim.New(opts)
-	srv, err := simkit.Serve(s.Handler())
+	var h http.Handler = s.Handler()
+	if wrap != nil {
+		h = wrap(h, s.BasePath())
+	}
+	srv, err := simkit.Serve(h)
 	if err != nil {
 		t.Fatal(err)
 	}

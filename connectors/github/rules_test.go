@@ -39,8 +39,8 @@ func TestRules(t *testing.T) {
 	var now = newFakeClock().Now()
 	for _, opts := range []sim.Options{
 		{}, // demo: acme
-		{Org: "weakcorp", Repos: 60, WeakOrg: true}, // every failure mode
-		{Org: "cleancorp", Repos: 3, Plan: "team"},  // young alerts only; no audit log
+		{Org: "weakcorp", Repos: 60, WeakOrg: true, Access: sim.AccessWrite}, // every failure mode; bypass actors visible
+		{Org: "cleancorp", Repos: 3, Plan: "team"},                           // young alerts only; no audit log
 	} {
 		e := startSim(t, opts)
 		_, list := collect(t, e.connector(t, e.settings(), connector.Limits{}))

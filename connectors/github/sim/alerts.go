@@ -8,15 +8,6 @@ import (
 
 var severityRank = regexp.MustCompile(`^(critical|high|medium|low)$`)
 
-func (s *Sim) minimalRepo(r *http.Request, repo *Repo) map[string]any {
-	full := s.org.Login + "/" + repo.Name
-	return map[string]any{
-		"id": repo.ID, "node_id": fmt.Sprintf("R_sim%d", repo.ID), "name": repo.Name, "full_name": full, "private": repo.Visibility != "public",
-		"owner":    map[string]any{"login": s.org.Login, "id": userID(s.org.Login), "type": "Organization"},
-		"html_url": "https://github.com/" + full, "url": s.apiURL(r, "repos/"+full), "fork": repo.Fork,
-	}
-}
-
 func (s *Sim) dependabotAlerts(w http.ResponseWriter, r *http.Request) {
 	type item struct {
 		repo *Repo
@@ -62,8 +53,9 @@ func (s *Sim) dependabotAlerts(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) codeScanningAlerts(w http.ResponseWriter, r *http.Request) {
 	if s.opts.NoAdvancedSecurity {
-		writeJSON(w, http.StatusForbidden, map[string]any{"message": "Advanced Security must be enabled for this repository to use code scanning.",
-			"documentation_url": "https://docs.github.com/rest/code-scanning/code-scanning#list-code-scanning-alerts-for-an-organization", "status": "403"})
+		// The description documents 200, 404 and 503 for this listing.
+		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Code scanning is not enabled for any repository of this organization.",
+			"documentation_url": "https://docs.github.com/rest/code-scanning/code-scanning#list-code-scanning-alerts-for-an-organization", "status": "404"})
 		return
 	}
 	type item struct {

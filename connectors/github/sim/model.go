@@ -31,6 +31,8 @@ type Org struct {
 type Member struct {
 	Login string
 	TwoFA bool
+	// Insecure2FA: 2FA enabled with a method GitHub counts as insecure (SMS).
+	Insecure2FA bool
 }
 
 // ActionsPolicy is the organisation's GitHub Actions policy.
@@ -356,7 +358,8 @@ func SyntheticOrg(login string, n int, seed int64, weak bool, epoch time.Time) *
 	if weak {
 		o.TwoFactorRequired, o.DefaultPermission = false, "write"
 		o.MembersCanCreateRepos, o.MembersCanCreatePublic, o.MembersCanDeleteRepos = true, true, true
-		o.Members = append(o.Members, Member{Login: "mallory", TwoFA: false}, Member{Login: "oscar", TwoFA: false})
+		o.Members = append(o.Members, Member{Login: "mallory", TwoFA: false}, Member{Login: "oscar", TwoFA: false},
+			Member{Login: "sms-sam", TwoFA: true, Insecure2FA: true})
 		o.OutsideCollaborators = []string{"contractor-carla", "vendor-victor"}
 		o.Actions = ActionsPolicy{EnabledRepositories: "all", AllowedActions: "all", DefaultWorkflow: "write", CanApprovePRs: true}
 		o.Hooks = append(o.Hooks, Hook{ID: 4102, URL: "http://ci.example.net/hook?token=canary-hook-token", Secret: false, InsecureSSL: true, Events: []string{"*"}, Active: true})
@@ -407,8 +410,13 @@ func SyntheticOrg(login string, n int, seed int64, weak bool, epoch time.Time) *
 			r.Rulesets = []*Ruleset{rs}
 			r.Protection = strongProtection()
 			r.Protection.EnforceAdmins = false
-		case 9: // classic without code owners, stale dismissal or strict checks
+		case 9: // classic without code owners, stale dismissal or strict checks, and a ruleset
+			// whose only rule protects nothing the effective document models, with a team
+			// that may bypass it: still a bypass
 			r.Protection = &Protection{Reviews: &Reviews{Count: 2}, Checks: &Checks{Contexts: []string{"ci"}}, EnforceAdmins: true}
+			r.Rulesets = []*Ruleset{{ID: int64(600000 + i), Name: "commit emails", Target: "branch", Enforcement: "active",
+				Include: []string{"~DEFAULT_BRANCH"}, Exclude: []string{}, Bypass: []Bypass{{ActorID: 4343, ActorType: "Team", Mode: "always"}},
+				Rules: []Rule{{Type: "commit_author_email_pattern", Params: map[string]any{"operator": "ends_with", "pattern": "@example.com", "negate": false, "name": "company"}}}}}
 		}
 		if i%6 == 5 {
 			r.SecretScanning = "disabled"

@@ -11,14 +11,10 @@ import (
 )
 
 func (s *Sim) repoJSON(r *http.Request, repo *Repo) map[string]any {
-	full := s.org.Login + "/" + repo.Name
 	topics := append([]string{}, repo.Topics...)
-	out := map[string]any{
-		"id": repo.ID, "node_id": fmt.Sprintf("R_sim%d", repo.ID), "name": repo.Name, "full_name": full,
-		"private": repo.Visibility != "public", "visibility": repo.Visibility,
-		"owner":    map[string]any{"login": s.org.Login, "id": userID(s.org.Login), "type": "Organization", "site_admin": false},
-		"html_url": "https://github.com/" + full, "description": "Simulated repository " + repo.Name, "fork": repo.Fork,
-		"url": s.apiURL(r, "repos/"+full), "archived": repo.Archived, "disabled": false, "topics": topics,
+	out := s.minimalRepo(r, repo)
+	for k, v := range map[string]any{
+		"visibility": repo.Visibility, "archived": repo.Archived, "disabled": false, "topics": topics,
 		"created_at": stamp(repo.CreatedAt), "updated_at": stamp(repo.PushedAt), "pushed_at": stamp(repo.PushedAt),
 		"default_branch": repo.DefaultBranch, "size": 1024 + repo.ID%4096, "language": "Go",
 		"has_issues": true, "has_projects": false, "has_wiki": false, "allow_forking": false, "is_template": false,
@@ -28,6 +24,8 @@ func (s *Sim) repoJSON(r *http.Request, repo *Repo) map[string]any {
 			"secret_scanning_push_protection": status(repo.PushProtection), "dependabot_security_updates": status(repo.DependabotUpdates),
 			"secret_scanning_non_provider_patterns": status("disabled"), "secret_scanning_validity_checks": status("disabled"),
 		},
+	} {
+		out[k] = v
 	}
 	return out
 }
@@ -171,7 +169,10 @@ func (s *Sim) rulesetJSON(r *http.Request, repo *Repo, rs *Ruleset, detail bool)
 	if orgLevel {
 		cond["repository_name"] = map[string]any{"include": nonNil(rs.RepoInclude), "exclude": []string{}, "protected": false}
 	}
-	out["bypass_actors"] = bypass
+	if s.opts.Access == AccessWrite {
+		// "only returned if the user making the API request has write access to the ruleset"
+		out["bypass_actors"] = bypass
+	}
 	out["conditions"] = cond
 	out["rules"] = rules
 	out["current_user_can_bypass"] = map[bool]string{true: "always", false: "never"}[len(rs.Bypass) > 0]
@@ -207,6 +208,54 @@ func (s *Sim) ruleset(w http.ResponseWriter, r *http.Request, repo *Repo) {
 		}
 	}
 	writeJSON(w, http.StatusNotFound, notFound)
+}
+
+// branchRules implements GET /repos/{owner}/{repo}/rules/branches/{branch}: every rule of
+// the active rulesets (repository and organisation) whose ref_name condition selects the
+// branch, each with the ruleset it comes from.
+func (s *Sim) branchRules(w http.ResponseWriter, r *http.Request, repo *Repo) {
+	if s.opts.NoBranchRules {
+		writeJSON(w, http.StatusNotFound, notFound)
+		return
+	}
+	if s.planBlocks(w, repo) {
+		return
+	}
+	branch := r.PathValue("branch")
+	var out []map[string]any
+	for _, rs := range s.rulesetsFor(repo, true) {
+		if rs.Enforcement != "active" || rs.Target != "branch" || !refSelected(rs, branch, repo.DefaultBranch) {
+			continue
+		}
+		sourceType, source := "Repository", s.org.Login+"/"+repo.Name
+		if slices.Contains(s.org.Rulesets, rs) {
+			sourceType, source = "Organization", s.org.Login
+		}
+		for _, rule := range rs.Rules {
+			m := map[string]any{"type": rule.Type, "ruleset_source_type": sourceType, "ruleset_source": source, "ruleset_id": rs.ID}
+			if rule.Params != nil {
+				m["parameters"] = rule.Params
+			}
+			out = append(out, m)
+		}
+	}
+	lo, hi := s.paginate(w, r, len(out))
+	writeJSON(w, http.StatusOK, append([]map[string]any{}, out[lo:hi]...))
+}
+
+// refSelected reports whether a ruleset's ref_name condition selects the branch.
+func refSelected(rs *Ruleset, branch, defaultBranch string) bool {
+	match := func(p string) bool {
+		switch p {
+		case "~ALL":
+			return true
+		case "~DEFAULT_BRANCH":
+			return branch == defaultBranch
+		}
+		ok, _ := path.Match(strings.ReplaceAll(p, "**", "*"), "refs/heads/"+branch)
+		return ok
+	}
+	return slices.ContainsFunc(rs.Include, match) && !slices.ContainsFunc(rs.Exclude, match)
 }
 
 var rolePerms = map[string][]string{
@@ -260,10 +309,14 @@ func (s *Sim) contents(w http.ResponseWriter, r *http.Request, repo *Repo) {
 	}
 	body := "# Security policy\n\nReport vulnerabilities to security@" + s.org.Login + ".example.\n"
 	full := s.org.Login + "/" + repo.Name
+	sha := fmt.Sprintf("%040x", userID(full+p))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"type": "file", "encoding": "base64", "size": len(body), "name": path.Base(p), "path": p,
-		"content": base64.StdEncoding.EncodeToString([]byte(body)), "sha": fmt.Sprintf("%040x", userID(full+p)),
+		"content": base64.StdEncoding.EncodeToString([]byte(body)), "sha": sha,
 		"url": s.apiURL(r, "repos/"+full+"/contents/"+p), "html_url": "https://github.com/" + full + "/blob/" + repo.DefaultBranch + "/" + p,
 		"download_url": "https://raw.githubusercontent.com/" + full + "/" + repo.DefaultBranch + "/" + p,
+		"git_url":      s.apiURL(r, "repos/"+full+"/git/blobs/"+sha),
+		"_links": map[string]any{"self": s.apiURL(r, "repos/"+full+"/contents/"+p), "git": s.apiURL(r, "repos/"+full+"/git/blobs/"+sha),
+			"html": "https://github.com/" + full + "/blob/" + repo.DefaultBranch + "/" + p},
 	})
 }

@@ -49,6 +49,7 @@ func (s *Sim) routes() http.Handler {
 	api("GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures", s.withRepo(s.requiredSignatures))
 	api("GET /repos/{owner}/{repo}/rulesets", s.withRepo(s.rulesets))
 	api("GET /repos/{owner}/{repo}/rulesets/{id}", s.withRepo(s.ruleset))
+	api("GET /repos/{owner}/{repo}/rules/branches/{branch...}", s.withRepo(s.branchRules))
 	api("GET /repos/{owner}/{repo}/collaborators", s.withRepo(s.collaborators))
 	api("GET /repos/{owner}/{repo}/vulnerability-alerts", s.withRepo(s.vulnerabilityAlerts))
 	api("GET /repos/{owner}/{repo}/contents/{path...}", s.withRepo(s.contents))
@@ -167,18 +168,6 @@ func (s *Sim) apiURL(r *http.Request, p string) string {
 	return fmt.Sprintf("%s://%s%s/%s", scheme, r.Host, s.base, strings.TrimPrefix(p, "/"))
 }
 
-func user(login string) map[string]any {
-	typ := "User"
-	if strings.HasSuffix(login, "[bot]") {
-		typ = "Bot"
-	}
-	return map[string]any{
-		"login": login, "id": userID(login), "node_id": "U_" + base64.RawStdEncoding.EncodeToString([]byte(login)),
-		"avatar_url": "https://avatars.githubusercontent.com/u/" + strconv.FormatInt(userID(login), 10) + "?v=4",
-		"url":        "https://api.github.com/users/" + login, "html_url": "https://github.com/" + login, "type": typ, "site_admin": false,
-	}
-}
-
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func enabled(b bool) map[string]any { return map[string]any{"enabled": b} }
@@ -217,6 +206,10 @@ func (s *Sim) getOrg(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"login": o.Login, "id": userID(o.Login), "node_id": "O_" + o.Login, "url": s.apiURL(r, "orgs/"+o.Login),
 		"repos_url": s.apiURL(r, "orgs/"+o.Login+"/repos"), "hooks_url": s.apiURL(r, "orgs/"+o.Login+"/hooks"),
+		"events_url": s.apiURL(r, "orgs/"+o.Login+"/events"), "issues_url": s.apiURL(r, "orgs/"+o.Login+"/issues"),
+		"members_url": s.apiURL(r, "orgs/"+o.Login+"/members{/member}"), "public_members_url": s.apiURL(r, "orgs/"+o.Login+"/public_members{/member}"),
+		"avatar_url":   "https://avatars.githubusercontent.com/u/" + strconv.FormatInt(userID(o.Login), 10) + "?v=4",
+		"public_gists": 0, "followers": 0, "following": 0, "archived_at": nil,
 		"description": "Simulated organisation", "name": strings.ToUpper(o.Login[:1]) + o.Login[1:] + " Corp", "type": "Organization",
 		"is_verified": true, "has_organization_projects": true, "has_repository_projects": true,
 		"public_repos": s.count(func(r *Repo) bool { return r.Visibility == "public" }), "total_private_repos": s.count(func(r *Repo) bool { return r.Visibility != "public" }),
@@ -266,6 +259,9 @@ func (s *Sim) members(w http.ResponseWriter, r *http.Request) {
 	var logins []string
 	for _, m := range s.org.Members {
 		if q.Get("filter") == "2fa_disabled" && m.TwoFA {
+			continue
+		}
+		if q.Get("filter") == "2fa_insecure" && !(m.TwoFA && m.Insecure2FA) {
 			continue
 		}
 		if q.Get("role") == "admin" && !slices.Contains(s.org.Owners, m.Login) {

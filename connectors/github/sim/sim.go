@@ -26,6 +26,9 @@ const (
 	DemoToken    = "demo-token-not-a-secret"
 	// DefaultBasePath is where the API is served, as on GitHub Enterprise Server.
 	DefaultBasePath = "/api/v3"
+	// AccessRead and AccessWrite are the caller's access to rulesets (Options.Access).
+	AccessRead  = "read"
+	AccessWrite = "write"
 )
 
 // Options configure a simulated organisation.
@@ -42,9 +45,17 @@ type Options struct {
 	// Plan is "free", "team" or "enterprise" (default). The audit log API exists on
 	// enterprise only; on free, private repositories cannot be protected.
 	Plan string
-	// NoAdvancedSecurity makes code scanning answer 403 and limits secret scanning to
-	// public repositories, as without GitHub Advanced Security.
+	// NoAdvancedSecurity makes the organisation's code scanning alerts answer 404 (the
+	// status the description documents) and limits secret scanning to public repositories,
+	// as without GitHub Advanced Security.
 	NoAdvancedSecurity bool
+	// Access is what the caller may do with rulesets: AccessRead (default, the connector's
+	// documented read-only App) or AccessWrite. GitHub returns a ruleset's bypass_actors only
+	// to callers with write access to the ruleset.
+	Access string
+	// NoBranchRules answers 404 for GET /repos/{owner}/{repo}/rules/branches/{branch}, as a
+	// GitHub Enterprise Server without that endpoint does.
+	NoBranchRules bool
 	// Latency and Faults are simkit's.
 	Latency time.Duration
 	Faults  []simkit.Fault
@@ -98,6 +109,9 @@ func New(opts Options) *Sim {
 	}
 	if opts.Plan == "" {
 		opts.Plan = "enterprise"
+	}
+	if opts.Access == "" {
+		opts.Access = AccessRead
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
