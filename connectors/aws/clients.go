@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // services are the keys of `endpoints:` and `service_concurrency:`: the SDK package names.
@@ -86,6 +87,7 @@ func (c *Connector) baseConfig(ctx context.Context) (aws.Config, error) {
 			Credentials: aws.NewCredentialsCache(c.static),
 			HTTPClient:  c.opts.HTTPClient,
 			Retryer:     c.retryer(),
+			APIOptions:  c.apiOptions(),
 		}, nil
 	}
 	opts := []func(*awsconfig.LoadOptions) error{
@@ -102,7 +104,23 @@ func (c *Connector) baseConfig(ctx context.Context) (aws.Config, error) {
 	}
 	cfg.Region = c.st.HomeRegion
 	cfg.HTTPClient = c.opts.HTTPClient
+	cfg.APIOptions = append(cfg.APIOptions, c.apiOptions()...)
 	return cfg, nil
+}
+
+// apiOptions hands every decoded output to onOutput, when set.
+func (c *Connector) apiOptions() []func(*middleware.Stack) error {
+	if c.onOutput == nil {
+		return nil
+	}
+	observe := middleware.InitializeMiddlewareFunc("ExhibitObserveOutput", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleInitialize(ctx, in)
+		if err == nil {
+			c.onOutput(out.Result)
+		}
+		return out, md, err
+	})
+	return []func(*middleware.Stack) error{func(s *middleware.Stack) error { return s.Initialize.Add(observe, middleware.Before) }}
 }
 
 // assumeRole returns a configuration whose credentials come from assuming roleARN with

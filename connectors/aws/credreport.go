@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -26,7 +27,7 @@ const (
 
 // credentialReportDoc is the document of the credential report kinds (root access keys,
 // root usage, user MFA, key rotation, unused credentials): the CSV parsed into one object
-// per row, keyed by the CSV header. "true"/"false" become booleans; "N/A",
+// per row, keyed by the CSV header. "true"/"false" (any case) become booleans; "N/A",
 // "not_supported" and "no_information" become absent keys, so rules test `has(row.x)`;
 // timestamps stay RFC 3339 strings for CEL's timestamp(). The raw CSV (base64 in the
 // GetCredentialReport response) is kept with the exchange.
@@ -91,12 +92,14 @@ func parseCredentialReport(content []byte) ([]map[string]any, error) {
 		}
 		row := make(map[string]any, len(header))
 		for i, h := range header {
-			switch v := rec[i]; v {
-			case "true":
+			// The IAM User Guide spells the booleans TRUE and FALSE; reports carry them in
+			// lower case. Both are booleans.
+			switch v := rec[i]; {
+			case strings.EqualFold(v, "true"):
 				row[h] = true
-			case "false":
+			case strings.EqualFold(v, "false"):
 				row[h] = false
-			case "N/A", "not_supported", "no_information", "":
+			case v == "N/A", v == "not_supported", v == "no_information", v == "":
 			default:
 				row[h] = v
 			}

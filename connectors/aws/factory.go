@@ -59,6 +59,9 @@ type Connector struct {
 	backoff retry.BackoffDelayer
 	// wait pauses between credential report polls; tests replace it to advance a fake clock.
 	wait func(ctx context.Context, d time.Duration) error
+	// onOutput, if set, sees every decoded SDK output (tests check them against the SDK's
+	// own enums).
+	onOutput func(any)
 }
 
 var _ connector.Connector = (*Connector)(nil)

@@ -122,7 +122,7 @@ func (s *Sim) describeRecorders(w http.ResponseWriter, c *call) {
 func (s *Sim) describeRecorderStatus(w http.ResponseWriter, c *call) {
 	st := []any{}
 	if !c.account.has("no_config_recorder", c.region) {
-		st = append(st, map[string]any{"name": "default", "recording": true, "lastStatus": "SUCCESS", "lastStartTime": epoch(s.opts.Now.Add(-days(300)))})
+		st = append(st, map[string]any{"name": "default", "recording": true, "lastStatus": "Success", "lastStartTime": epoch(s.opts.Now.Add(-days(300)))})
 	}
 	writeJSON(w, c, map[string]any{"ConfigurationRecordersStatus": st})
 }
@@ -342,7 +342,7 @@ func (s *Sim) describeCertificate(w http.ResponseWriter, c *call) {
 	}
 	writeJSON(w, c, map[string]any{"Certificate": map[string]any{
 		"CertificateArn": s.certARN(c), "DomainName": "www.example.com", "SubjectAlternativeNames": []string{"www.example.com"},
-		"Status": "ISSUED", "Type": "AMAZON_ISSUED", "KeyAlgorithm": "RSA-2048", "SignatureAlgorithm": "SHA256WITHRSA",
+		"Status": "ISSUED", "Type": "AMAZON_ISSUED", "KeyAlgorithm": "RSA_2048", "SignatureAlgorithm": "SHA256WITHRSA",
 		"NotBefore": epoch(notAfter.Add(-days(395))), "NotAfter": epoch(notAfter), "InUseBy": []string{"arn:aws:elasticloadbalancing:" + c.region + ":" + c.account.ID + ":loadbalancer/app/web/1"},
 		"RenewalEligibility": "ELIGIBLE",
 	}})
