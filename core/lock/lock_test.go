@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,17 @@ import (
 // TestMain lets the test binary act as a second process holding the lock: it locks the
 // directory named in EXHIBIT_LOCK_HELPER, says "locked" and holds it until stdin closes.
 func TestMain(m *testing.M) {
+	if parent := os.Getenv("EXHIBIT_TEMP_HELPER"); parent != "" {
+		// A process spooling in its temporary directory until it is killed.
+		dir, err := TempDir(parent)
+		if err != nil {
+			os.Stdout.WriteString("error " + err.Error() + "\n")
+			os.Exit(2)
+		}
+		os.WriteFile(filepath.Join(dir, "exhibit-manifest-1.json"), make([]byte, 1000), 0o600)
+		os.Stdout.WriteString(dir + "\n")
+		select {}
+	}
 	if dir := os.Getenv("EXHIBIT_LOCK_HELPER"); dir != "" {
 		l, err := Acquire(context.Background(), dir, 0, "exhibit collect")
 		if err != nil {

@@ -331,3 +331,21 @@ func TestRecoverIndexesTheNewestRunItsWriterLeftOut(t *testing.T) {
 		t.Fatalf("index after recovery: %+v, %v; want the run with its 2 artefacts", run, err)
 	}
 }
+
+func TestRecoverRemovesTheStoreTempFilesOfKilledWriters(t *testing.T) {
+	// A writer killed mid-Put leaves a named temporary file in the fs store; the next
+	// writer's recovery removes it once it is older than any Put takes.
+	e := newEnv(t)
+	shard := filepath.Join(e.dir, "store", "objects", "sha256", "ab")
+	os.MkdirAll(shard, 0o700)
+	stale := filepath.Join(shard, ".tmp-abcdef0123456789-1")
+	os.WriteFile(stale, []byte("half an object"), 0o444)
+	old := time.Now().Add(-2 * fs.StaleTempAge)
+	os.Chtimes(stale, old, old)
+	if _, err := e.runner().Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file left: %v", err)
+	}
+}

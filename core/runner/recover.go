@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/lock"
 	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
+	"github.com/exhibit-dev/exhibit/evidence/store/fs"
 )
 
 // activeJournals are the journals of runs this process is running; every other journal
@@ -52,6 +54,7 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 			return fmt.Errorf("could not list the runs to recover: %w", err)
 		}
 		r.indexHead(ctx, refs)
+		r.removeStaleStoreTemp(ctx)
 		return nil
 	})
 	if err != nil {
@@ -87,6 +90,24 @@ func (r *Runner) recover(ctx context.Context, lk *lock.Lock) ([]*Summary, error)
 		}
 	}
 	return out, nil
+}
+
+// removeStaleStoreTemp removes the temporary files that writers killed mid-Put left in a
+// store that keeps them (the fs store). Under the lock no other writer of the data
+// directory is storing, and only files older than fs.StaleTempAge are touched.
+func (r *Runner) removeStaleStoreTemp(ctx context.Context) {
+	type staleTemp interface {
+		RemoveStaleTemp(ctx context.Context, olderThan time.Duration) (int, error)
+	}
+	for _, s := range []any{r.Repo.Objects, r.Repo.Runs} {
+		if st, ok := s.(staleTemp); ok {
+			if n, err := st.RemoveStaleTemp(ctx, fs.StaleTempAge); err != nil {
+				r.logger().Warn("could not remove stale temporary files of the store", "err", err)
+			} else if n > 0 {
+				r.logger().Info("removed temporary files that killed writers left in the store", "files", n)
+			}
+		}
+	}
 }
 
 // indexHead indexes the newest run of the chain if the index does not record it: a writer
