@@ -1,8 +1,8 @@
 // Package lock is the data-directory lock: one writer per data directory at a time, across
 // processes (an flock(2) on <data_dir>/lock) and within a process (sealing is serialised).
 //
-// Writers — `exhibit collect`, `exhibit serve`, `exhibit reindex` — hold it while they
-// write. Because the lock is held by every live writer, a run journal found by a process
+// Writers — `exhibit collect`, `exhibit serve` (during recovery and each scheduled run),
+// `exhibit reindex`, `evidence add`, `controls evaluate` — hold it while they write. Because the lock is held by every live writer, a run journal found by a process
 // that holds the lock belongs to a process that died: the runner recovers it.
 package lock
 
@@ -22,6 +22,11 @@ import (
 
 // FileName is the lock file inside the data directory.
 const FileName = "lock"
+
+// ServeFileName is the lock file `exhibit serve` holds for as long as it runs, so that one
+// data directory has one scheduler. serve holds FileName only while it writes (recovery at
+// start, each scheduled run), so that `exhibit collect` can run between its runs.
+const ServeFileName = "serve.lock"
 
 // ErrLocked is wrapped by the error Acquire returns when another process holds the lock.
 var ErrLocked = errors.New("data directory is in use by another process")
@@ -97,10 +102,15 @@ type Lock struct {
 // names the holder. Within one process Acquire always succeeds at once: holders share the
 // process's flock and Seal serialises them.
 func Acquire(ctx context.Context, dir string, timeout time.Duration, command string) (*Lock, error) {
+	return AcquireFile(ctx, dir, FileName, timeout, command)
+}
+
+// AcquireFile is Acquire of another lock file of dir, e.g. ServeFileName.
+func AcquireFile(ctx context.Context, dir, file string, timeout time.Duration, command string) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("could not create data directory %s: %w", dir, err)
 	}
-	abs, err := filepath.Abs(filepath.Join(dir, FileName))
+	abs, err := filepath.Abs(filepath.Join(dir, file))
 	if err != nil {
 		return nil, err
 	}

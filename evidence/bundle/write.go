@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/klauspost/compress/flate"
 
 	"github.com/exhibit-dev/exhibit/evidence"
@@ -65,20 +66,22 @@ type WriterOptions struct {
 // a failed Commit) removes everything. Methods must be called from one goroutine;
 // compression runs in background workers.
 type Writer struct {
-	opts  WriterOptions
-	lim   Limits
-	path  string
-	tmp   *os.File
-	id    string
-	top   string
-	zw    *zipWriter
-	zmu   sync.Mutex
-	jobs  chan job
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	err   error
-	ctx   context.Context
-	stop  context.CancelFunc
+	opts WriterOptions
+	lim  Limits
+	path string
+	tmp  *os.File
+	// tmpLock is held on tmp while it is written, so RemoveStaleTemp never takes it.
+	tmpLock *flock.Flock
+	id      string
+	top     string
+	zw      *zipWriter
+	zmu     sync.Mutex
+	jobs    chan job
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+	ctx     context.Context
+	stop    context.CancelFunc
 
 	mu      sync.Mutex // guards files (filled by workers)
 	files   []sumLine  // SHA256SUMS lines of everything but objects
@@ -150,7 +153,7 @@ func NewWriter(path string, opts WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("could not write the bundle: %w", err)
 	}
-	w := &Writer{opts: opts, lim: opts.Limits.orDefault(), path: path, tmp: tmp, id: id,
+	w := &Writer{opts: opts, lim: opts.Limits.orDefault(), path: path, tmp: tmp, tmpLock: lockTemp(tmp.Name()), id: id,
 		objects: map[objectKey]struct{}{}, extIdx: map[string]uint8{}}
 	w.top = fmt.Sprintf("%s%s-%s_%s-%s", TopPrefix, safeName(opts.Framework),
 		opts.Period.From.UTC().Format("20060102"), opts.Period.To.UTC().Format("20060102"), id[:8])
@@ -625,6 +628,7 @@ func (w *Writer) commit(ctx context.Context) (*Summary, error) {
 		return nil, fmt.Errorf("could not move the bundle into place: %w", err)
 	}
 	os.Remove(w.tmp.Name())
+	unlockTemp(w.tmpLock)
 	syncDir(filepath.Dir(w.path))
 	w.done = true
 	w.cleanupSpools()
@@ -735,6 +739,7 @@ func (w *Writer) cleanup() {
 	if w.tmp != nil {
 		w.tmp.Close()
 		os.Remove(w.tmp.Name())
+		unlockTemp(w.tmpLock)
 	}
 	w.cleanupSpools()
 }
