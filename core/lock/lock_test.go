@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		}
 		os.WriteFile(filepath.Join(dir, "exhibit-manifest-1.json"), make([]byte, 1000), 0o600)
 		os.Stdout.WriteString(dir + "\n")
-		select {}
+		time.Sleep(time.Hour) // until killed (select {} would be a deadlock the runtime ends)
 	}
 	if dir := os.Getenv("EXHIBIT_LOCK_HELPER"); dir != "" {
 		l, err := Acquire(context.Background(), dir, 0, "exhibit collect")

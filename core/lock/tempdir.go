@@ -37,6 +37,9 @@ const looseTempPrefix = "exhibit-"
 var (
 	tempMu   sync.Mutex
 	tempDirs = map[string]string{} // parent → this process's directory
+	// tempLocks keeps the flocks of tempDirs referenced: a collected Flock's file would be
+	// closed by its finalizer, releasing the lock while the process lives.
+	tempLocks []*flock.Flock
 )
 
 // TempDir returns this process's private directory under parent, creating parent and the
@@ -69,6 +72,7 @@ func TempDir(parent string) (string, error) {
 	}
 	// The flock stays held (fl is never closed) until the process ends.
 	tempDirs[parent] = final
+	tempLocks = append(tempLocks, fl)
 	return final, nil
 }
 
