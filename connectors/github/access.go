@@ -20,7 +20,9 @@ type collaboratorDoc struct {
 	OrgOwner    *bool           `json:"org_owner"`
 }
 
-// collaboratorsDoc is github.repo.collaborators. Admins lists everyone with admin rights;
+// collaboratorsDoc is github.repo.collaborators. Admins lists everyone whose role_name is
+// admin: GitHub's role_name is the highest role after every grant (repository, teams,
+// organisation, enterprise), while permissions holds only the base role's;
 // AdminsExcludingOwners leaves out organisation owners, who are admin of every repository
 // by their role, so a rule can count the admins someone granted on this repository.
 type collaboratorsDoc struct {
@@ -54,7 +56,7 @@ func (col *collector) collaborators(ctx context.Context, owner, repo string, own
 		if owners.known {
 			c.OrgOwner = ptr(owners.logins[c.Login])
 		}
-		if c.Permissions["admin"] {
+		if c.RoleName == "admin" {
 			d.Admins = append(d.Admins, c.Login)
 			if !owners.known || !owners.logins[c.Login] {
 				d.AdminsExcludingOwners = append(d.AdminsExcludingOwners, c.Login)

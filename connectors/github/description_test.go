@@ -3,6 +3,7 @@ package github
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +149,51 @@ func checkConditionalFields(t *testing.T, opts sim.Options, s served) {
 	_, has := rs["bypass_actors"]
 	if write := opts.Access == sim.AccessWrite; has != write {
 		t.Errorf("%s: bypass_actors returned %v with %q access to rulesets", s.Path, has, opts.Access)
+	}
+}
+
+// TestPermissionsAgainstDescription holds the declared credentials to what GitHub's
+// description says per operation: every call a kind declares is an operation of the
+// description, enabled for GitHub Apps; the classic scopes a kind declares include those
+// its operations' descriptions name (one of them where the description offers a choice);
+// and every operation of the extract is called by some kind (the extract is exactly what
+// the connector calls, plus the App's token exchange).
+func TestPermissionsAgainstDescription(t *testing.T) {
+	ref := loadReference(t)
+	called := map[string]bool{"apps/create-installation-access-token": true}
+	for _, k := range kinds {
+		for _, ep := range k.Endpoints {
+			method, rest, _ := strings.Cut(ep, " ")
+			path := rest
+			if i := strings.IndexAny(path, "? "); i >= 0 {
+				path = path[:i]
+			}
+			op := ref.operation(method, path)
+			if op == nil {
+				t.Errorf("%s: %s is not an operation of the reference extract", k.Name, ep)
+				continue
+			}
+			called[op.OperationID] = true
+			if !op.XGitHub.EnabledForGitHubApps {
+				t.Errorf("%s: %s (%s) is not enabled for GitHub Apps", k.Name, ep, op.OperationID)
+			}
+			sc := op.ClassicTokenScopes
+			if sc == nil {
+				continue
+			}
+			for _, s := range sc.AllOf {
+				if !slices.Contains(k.ClassicScopes, s) {
+					t.Errorf("%s: %s needs classic scope %s (%q), declared %v", k.Name, op.OperationID, s, sc.Sentence, k.ClassicScopes)
+				}
+			}
+			if len(sc.AnyOf) > 0 && !slices.ContainsFunc(sc.AnyOf, func(s string) bool { return slices.Contains(k.ClassicScopes, s) }) {
+				t.Errorf("%s: %s needs one of the classic scopes %v (%q), declared %v", k.Name, op.OperationID, sc.AnyOf, sc.Sentence, k.ClassicScopes)
+			}
+		}
+	}
+	for _, op := range ref.ops {
+		if !called[op.OperationID] {
+			t.Errorf("the reference extract has %s %s (%s), which no kind declares", op.Method, op.Path, op.OperationID)
+		}
 	}
 }

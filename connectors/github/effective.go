@@ -1,7 +1,7 @@
 package github
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -15,7 +15,8 @@ import (
 
 // branchRules is what protects a branch, whichever mechanism enforces it. Combining
 // sources keeps the most restrictive value of each, as GitHub does when classic protection
-// and rulesets both apply.
+// and rulesets both apply. StrictStatusChecks is null when a source with required checks
+// did not say whether branches must be up to date.
 type branchRules struct {
 	RequirePullRequest            bool     `json:"require_pull_request"`
 	RequiredApprovingReviewCount  int      `json:"required_approving_review_count"`
@@ -24,14 +25,16 @@ type branchRules struct {
 	RequireLastPushApproval       bool     `json:"require_last_push_approval"`
 	RequireConversationResolution bool     `json:"require_conversation_resolution"`
 	RequiredStatusChecks          []string `json:"required_status_checks"`
-	StrictStatusChecks            bool     `json:"strict_status_checks"`
+	StrictStatusChecks            *bool    `json:"strict_status_checks"`
 	BlockForcePushes              bool     `json:"block_force_pushes"`
 	BlockDeletions                bool     `json:"block_deletions"`
 	RequireSignedCommits          bool     `json:"require_signed_commits"`
 	RequireLinearHistory          bool     `json:"require_linear_history"`
 }
 
-func newBranchRules() branchRules { return branchRules{RequiredStatusChecks: []string{}} }
+func newBranchRules() branchRules {
+	return branchRules{RequiredStatusChecks: []string{}, StrictStatusChecks: ptr(false)}
+}
 
 // add merges o into b, keeping the stricter value of each rule.
 func (b *branchRules) add(o branchRules) {
@@ -41,11 +44,18 @@ func (b *branchRules) add(o branchRules) {
 	b.DismissStaleReviews = b.DismissStaleReviews || o.DismissStaleReviews
 	b.RequireLastPushApproval = b.RequireLastPushApproval || o.RequireLastPushApproval
 	b.RequireConversationResolution = b.RequireConversationResolution || o.RequireConversationResolution
-	b.StrictStatusChecks = b.StrictStatusChecks || o.StrictStatusChecks
 	b.BlockForcePushes = b.BlockForcePushes || o.BlockForcePushes
 	b.BlockDeletions = b.BlockDeletions || o.BlockDeletions
 	b.RequireSignedCommits = b.RequireSignedCommits || o.RequireSignedCommits
 	b.RequireLinearHistory = b.RequireLinearHistory || o.RequireLinearHistory
+	switch isTrue := func(p *bool) bool { return p != nil && *p }; {
+	case isTrue(b.StrictStatusChecks) || isTrue(o.StrictStatusChecks):
+		b.StrictStatusChecks = ptr(true)
+	case b.StrictStatusChecks == nil || o.StrictStatusChecks == nil:
+		b.StrictStatusChecks = nil
+	default:
+		b.StrictStatusChecks = ptr(false)
+	}
 	set := map[string]bool{}
 	for _, c := range append(b.RequiredStatusChecks, o.RequiredStatusChecks...) {
 		set[c] = true
@@ -66,43 +76,57 @@ func (b branchRules) any() bool {
 		b.RequireSignedCommits || b.RequireLinearHistory
 }
 
-func (b branchRules) equal(o branchRules) bool {
-	x, _ := json.Marshal(b)
-	y, _ := json.Marshal(o)
-	return bytes.Equal(x, y)
-}
-
 // effectiveDoc is github.repo.default_branch_protection: what actually protects the
-// default branch. GitHub applies classic protection and every active ruleset whose
-// conditions match the branch, the strictest value of each rule winning. A ruleset in
-// evaluate or disabled mode enforces nothing and is listed under ignored_rulesets. Anyone
-// who can bypass a source (admins when classic protection does not include them, a
-// ruleset's bypass actors) escapes its rules: enforced_for_everyone holds only what no
-// one can bypass, and bypass_possible says whether that is less than effective.
+// default branch. GitHub applies classic protection and every active ruleset that targets
+// the branch, the strictest value of each rule winning; which rulesets apply is GitHub's
+// answer (GET .../rules/branches/{branch}, effective_rules_from "github_branch_rules"), or,
+// on servers without that endpoint, our matching of the rulesets' conditions
+// ("matched_conditions"). Rulesets that apply nothing are listed under ignored_rulesets with
+// the reason. Anyone who can bypass a source escapes all of its rules, whatever their type:
+// enforced_for_everyone holds only what no one can bypass, bypass_possible says whether any
+// known actor can bypass anything, and bypass_not_visible says why some bypass lists are
+// unknown (GitHub returns a ruleset's bypass_actors only to callers with write access to
+// it). undocumented_values lists values GitHub returned outside its own description.
+// codeowners says, where code-owner review is required, whether a CODEOWNERS file exists.
 type effectiveDoc struct {
 	Repository          string        `json:"repository"`
 	DefaultBranch       string        `json:"default_branch"`
 	Protected           bool          `json:"protected"`
 	ClassicProtection   string        `json:"classic_protection"`
 	Rulesets            string        `json:"rulesets"`
+	EffectiveRulesFrom  string        `json:"effective_rules_from"`
 	Sources             []sourceDoc   `json:"sources"`
 	IgnoredRulesets     []ignoredDoc  `json:"ignored_rulesets"`
 	Effective           branchRules   `json:"effective"`
 	EnforcedForEveryone branchRules   `json:"enforced_for_everyone"`
 	BypassActors        []bypassEntry `json:"bypass_actors"`
 	BypassPossible      bool          `json:"bypass_possible"`
+	BypassNotVisible    string        `json:"bypass_not_visible"`
+	UndocumentedValues  []string      `json:"undocumented_values"`
+	Codeowners          codeownersDoc `json:"codeowners"`
 }
 
-// sourceDoc is one source of protection that applies to the default branch.
+// codeownersDoc: Checked is false where no rule requires code-owner review; Present is null
+// when the lookup failed (Error says why).
+type codeownersDoc struct {
+	Checked bool   `json:"checked"`
+	Present *bool  `json:"present"`
+	Path    string `json:"path"`
+	Error   string `json:"error,omitempty"`
+}
+
+// sourceDoc is one source of protection that applies to the default branch. RuleTypes
+// lists every rule type of the source, modelled in Rules or not.
 type sourceDoc struct {
 	Type       string      `json:"type"` // "classic" or "ruleset"
 	RulesetID  int64       `json:"ruleset_id,omitempty"`
 	Name       string      `json:"name,omitempty"`
 	SourceType string      `json:"source_type,omitempty"`
 	Source     string      `json:"source,omitempty"`
+	RuleTypes  []string    `json:"rule_types"`
 	Rules      branchRules `json:"rules"`
-	// Bypassable is true when someone may skip the source's rules; BypassKnown is false when
-	// GitHub did not disclose the bypass list (then the source counts as bypassable).
+	// Bypassable is true when someone may (or, with BypassKnown false, might) skip the
+	// source's rules; BypassKnown is false when GitHub did not disclose the bypass list.
 	Bypassable  bool `json:"bypassable"`
 	BypassKnown bool `json:"bypass_known"`
 }
@@ -125,10 +149,15 @@ type bypassEntry struct {
 	BypassMode string `json:"bypass_mode"`
 }
 
-// effectiveArtefact derives the effective protection from the two reads. If either read
-// failed for a reason other than the feature being unavailable, the result would be a
-// guess, so it is a gap with the same status.
-func effectiveArtefact(full, branch string, c classicResult, r rulesetsResult) evidence.Artefact {
+// codeownersPaths are where GitHub looks for CODEOWNERS, in its order.
+var codeownersPaths = []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"}
+
+// effectiveArtefact derives the effective protection from the reads. If either read
+// failed for a reason other than the feature being unavailable, or the rulesets cannot be
+// judged, the result would be a guess, so it is a gap. Where code-owner review is required,
+// it looks for the CODEOWNERS file the requirement needs.
+func (col *collector) effectiveArtefact(ctx context.Context, owner, repo, branch string, c classicResult, r rulesetsResult) evidence.Artefact {
+	full := owner + "/" + repo
 	subject := repoSubject(full)
 	ex := append(append([]evidence.Exchange{}, c.exchanges...), r.exchanges...)
 	switch {
@@ -137,59 +166,52 @@ func effectiveArtefact(full, branch string, c classicResult, r rulesetsResult) e
 	case r.err != nil && r.state != stateNotAvailable:
 		return gapWith(kindEffectiveProtection, subject, statusOf(r.err), fmt.Errorf("rulesets unknown: %w", r.err), ex)
 	}
-	return document(kindEffectiveProtection, subject, combine(full, branch, c.state, c.prot, r.state, r.rulesets), ex)
+	d, err := combine(full, branch, c, r)
+	if err != nil {
+		return gapWith(kindEffectiveProtection, subject, evidence.StatusFailed, err, ex)
+	}
+	if d.Effective.RequireCodeOwnerReviews {
+		path, cex, err := col.findFile(ctx, owner, repo, codeownersPaths)
+		ex = append(ex, cex...)
+		d.Codeowners.Checked = true
+		if err != nil {
+			d.Codeowners.Error = fmt.Sprintf("could not look for CODEOWNERS in %s: %v", full, err)
+		} else {
+			d.Codeowners.Present, d.Codeowners.Path = ptr(path != ""), path
+		}
+	}
+	return document(kindEffectiveProtection, subject, d, ex)
 }
 
 // combine computes the effective protection. It is a pure function of GitHub's answers.
-func combine(full, branch, classicState string, prot *gh.Protection, rulesetsState string, rulesets []*ruleset) effectiveDoc {
+func combine(full, branch string, c classicResult, r rulesetsResult) (effectiveDoc, error) {
 	d := effectiveDoc{
-		Repository: full, DefaultBranch: branch, ClassicProtection: classicState, Rulesets: rulesetsState,
-		Sources: []sourceDoc{}, IgnoredRulesets: []ignoredDoc{}, BypassActors: []bypassEntry{},
+		Repository: full, DefaultBranch: branch, ClassicProtection: c.state, Rulesets: r.state,
+		Sources: []sourceDoc{}, IgnoredRulesets: []ignoredDoc{}, BypassActors: []bypassEntry{}, UndocumentedValues: []string{},
 		Effective: newBranchRules(), EnforcedForEveryone: newBranchRules(),
 	}
-	if classicState == stateEnabled && prot != nil {
-		rules := classicRules(prot)
-		s := sourceDoc{Type: "classic", Rules: rules, BypassKnown: true}
-		enforced := rules
-		if prot.EnforceAdmins == nil || !prot.EnforceAdmins.Enabled {
-			s.Bypassable = true
-			enforced = newBranchRules()
-			d.BypassActors = append(d.BypassActors, bypassEntry{Source: "classic", ActorType: "RepositoryRole", Actor: "admin", BypassMode: "always"})
-		}
-		if r := prot.RequiredPullRequestReviews; r != nil && r.BypassPullRequestAllowances != nil {
-			a := actorsOf(r.BypassPullRequestAllowances.Users, r.BypassPullRequestAllowances.Teams, r.BypassPullRequestAllowances.Apps)
-			for _, kind := range []struct {
-				typ   string
-				names []string
-			}{{"User", a.Users}, {"Team", a.Teams}, {"Integration", a.Apps}} {
-				for _, n := range kind.names {
-					d.BypassActors = append(d.BypassActors, bypassEntry{Source: "classic", ActorType: kind.typ, Actor: n, BypassMode: "pull_request_requirements"})
-				}
-			}
-			if !a.empty() {
-				s.Bypassable = true
-				enforced = enforced.withoutPullRequestRules()
-			}
-		}
-		d.Sources = append(d.Sources, s)
-		d.Effective.add(rules)
-		d.EnforcedForEveryone.add(enforced)
+	if c.state == stateEnabled && c.prot != nil {
+		d.addClassic(c.prot, c.strictKnown)
 	}
-	for _, rs := range rulesets {
-		if reason := ignoreReason(rs, branch); reason != "" {
-			d.IgnoredRulesets = append(d.IgnoredRulesets, ignoredDoc{
-				RulesetID: rs.ID, Name: rs.Name, Enforcement: rs.Enforcement, Target: rs.Target, SourceType: rs.SourceType, Reason: reason,
-			})
-			continue
+	if r.state != stateOK {
+		d.Protected = d.Effective.any()
+		return d, nil
+	}
+	d.EffectiveRulesFrom = r.effectiveFrom
+	for _, rs := range r.listed {
+		if !documentedEnforcement[rs.Enforcement] {
+			d.UndocumentedValues = append(d.UndocumentedValues, fmt.Sprintf("ruleset %d (%s): enforcement %q is not one of disabled, active, evaluate", rs.ID, rs.Name, rs.Enforcement))
 		}
-		rules := rulesetRules(rs)
+	}
+	var hidden []string
+	apply := func(rs *ruleset, rules []rulesetRule) {
+		s := sourceDoc{Type: "ruleset", RulesetID: rs.ID, Name: rs.Name, SourceType: rs.SourceType, Source: rs.Source,
+			RuleTypes: ruleTypes(rules), Rules: rulesetRules(rules)}
 		src := fmt.Sprintf("ruleset:%d", rs.ID)
-		s := sourceDoc{Type: "ruleset", RulesetID: rs.ID, Name: rs.Name, SourceType: rs.SourceType, Source: rs.Source, Rules: rules}
-		switch {
-		case rs.BypassActors == nil:
+		if rs.BypassActors == nil {
 			s.Bypassable = true
-			d.BypassActors = append(d.BypassActors, bypassEntry{Source: src, ActorType: "unknown", BypassMode: "unknown"})
-		default:
+			hidden = append(hidden, fmt.Sprintf("%d (%s)", rs.ID, rs.Name))
+		} else {
 			s.BypassKnown = true
 			for _, b := range *rs.BypassActors {
 				s.Bypassable = true
@@ -197,17 +219,109 @@ func combine(full, branch, classicState string, prot *gh.Protection, rulesetsSta
 			}
 		}
 		d.Sources = append(d.Sources, s)
-		d.Effective.add(rules)
+		d.Effective.add(s.Rules)
 		if !s.Bypassable {
-			d.EnforcedForEveryone.add(rules)
+			d.EnforcedForEveryone.add(s.Rules)
 		}
 	}
+	ignore := func(rs *ruleset, reason string) {
+		d.IgnoredRulesets = append(d.IgnoredRulesets, ignoredDoc{
+			RulesetID: rs.ID, Name: rs.Name, Enforcement: rs.Enforcement, Target: rs.Target, SourceType: rs.SourceType, Reason: reason,
+		})
+	}
+	switch r.effectiveFrom {
+	case fromGitHub:
+		byID := map[int64][]rulesetRule{}
+		var ids []int64
+		for _, br := range r.branchRules {
+			if _, ok := byID[br.RulesetID]; !ok {
+				ids = append(ids, br.RulesetID)
+			}
+			byID[br.RulesetID] = append(byID[br.RulesetID], rulesetRule{Type: br.Type, Parameters: br.Parameters})
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			rs := r.details[id]
+			if rs == nil {
+				return d, fmt.Errorf("GitHub names ruleset %d among the rules of %s branch %s, but it was not read", id, full, branch)
+			}
+			apply(rs, byID[id])
+		}
+		for _, rs := range r.listed {
+			if _, applied := byID[rs.ID]; !applied {
+				ignore(rs, listedNotApplied(rs, branch))
+			}
+		}
+	default:
+		for _, rs := range r.listed {
+			if detail := r.details[rs.ID]; detail != nil {
+				rs = detail // the listing carries no conditions
+			}
+			if !documentedEnforcement[rs.Enforcement] {
+				return d, fmt.Errorf("ruleset %d (%s) of %s has enforcement %q, which GitHub does not document, and this server cannot say which rules apply to %s: the effective protection is unknown",
+					rs.ID, rs.Name, full, rs.Enforcement, branch)
+			}
+			if reason := ignoreReason(rs, branch); reason != "" {
+				ignore(rs, reason)
+				continue
+			}
+			apply(rs, rs.Rules)
+		}
+	}
+	if len(hidden) > 0 {
+		d.BypassNotVisible = fmt.Sprintf("bypass actors of ruleset %s not visible with the granted permissions (GitHub returns them only to callers with write access to the ruleset)",
+			strings.Join(hidden, ", "))
+	}
 	d.Protected = d.Effective.any()
-	d.BypassPossible = !d.Effective.equal(d.EnforcedForEveryone)
-	return d
+	d.BypassPossible = len(d.BypassActors) > 0
+	return d, nil
 }
 
-func classicRules(p *gh.Protection) branchRules {
+// addClassic adds classic protection as a source. Administrators bypass it unless
+// enforce_admins is on; pull-request bypass allowances skip its review rules.
+func (d *effectiveDoc) addClassic(prot *gh.Protection, strictKnown bool) {
+	rules := classicRules(prot, strictKnown)
+	s := sourceDoc{Type: "classic", Rules: rules, BypassKnown: true, RuleTypes: []string{}}
+	enforced := rules
+	if prot.EnforceAdmins == nil || !prot.EnforceAdmins.Enabled {
+		s.Bypassable = true
+		enforced = newBranchRules()
+		d.BypassActors = append(d.BypassActors, bypassEntry{Source: "classic", ActorType: "RepositoryRole", Actor: "admin", BypassMode: "always"})
+	}
+	if r := prot.RequiredPullRequestReviews; r != nil && r.BypassPullRequestAllowances != nil {
+		a := actorsOf(r.BypassPullRequestAllowances.Users, r.BypassPullRequestAllowances.Teams, r.BypassPullRequestAllowances.Apps)
+		for _, kind := range []struct {
+			typ   string
+			names []string
+		}{{"User", a.Users}, {"Team", a.Teams}, {"Integration", a.Apps}} {
+			for _, n := range kind.names {
+				d.BypassActors = append(d.BypassActors, bypassEntry{Source: "classic", ActorType: kind.typ, Actor: n, BypassMode: "pull_request_requirements"})
+			}
+		}
+		if !a.empty() {
+			s.Bypassable = true
+			enforced = enforced.withoutPullRequestRules()
+		}
+	}
+	d.Sources = append(d.Sources, s)
+	d.Effective.add(rules)
+	d.EnforcedForEveryone.add(enforced)
+}
+
+// listedNotApplied says why GitHub's branch rules include nothing of a listed ruleset.
+func listedNotApplied(rs *ruleset, branch string) string {
+	switch {
+	case !documentedEnforcement[rs.Enforcement]:
+		return fmt.Sprintf("enforcement %q is not a documented value; GitHub's rules for %s include none of its rules", rs.Enforcement, branch)
+	case rs.Enforcement != "active":
+		return "enforcement is " + rs.Enforcement + ": nothing is enforced"
+	case rs.Target != "" && rs.Target != "branch":
+		return "targets " + rs.Target + "s, not branches"
+	}
+	return fmt.Sprintf("GitHub's rules for %s include none of its rules (its conditions do not select the branch)", branch)
+}
+
+func classicRules(p *gh.Protection, strictKnown bool) branchRules {
 	r := newBranchRules()
 	if pr := p.RequiredPullRequestReviews; pr != nil {
 		r.RequirePullRequest = true
@@ -218,7 +332,10 @@ func classicRules(p *gh.Protection) branchRules {
 	}
 	if s := p.RequiredStatusChecks; s != nil {
 		r.RequiredStatusChecks = classicContexts(s)
-		r.StrictStatusChecks = s.Strict
+		r.StrictStatusChecks = ptr(s.Strict)
+		if !strictKnown {
+			r.StrictStatusChecks = nil
+		}
 	}
 	r.BlockForcePushes = p.AllowForcePushes == nil || !p.AllowForcePushes.Enabled
 	r.BlockDeletions = p.AllowDeletions == nil || !p.AllowDeletions.Enabled
@@ -228,11 +345,20 @@ func classicRules(p *gh.Protection) branchRules {
 	return r
 }
 
-// rulesetRules maps a ruleset's rules onto branchRules. Rule types that do not protect the
-// branch (commit message patterns, merge queue, ...) stay in the raw rulesets document only.
-func rulesetRules(rs *ruleset) branchRules {
+func ruleTypes(rules []rulesetRule) []string {
+	set := map[string]bool{}
+	for _, r := range rules {
+		set[r.Type] = true
+	}
+	return sortedKeys(set)
+}
+
+// rulesetRules maps ruleset rules onto branchRules. Rule types that do not protect the
+// branch this way (commit message patterns, merge queue, ...) are listed in the source's
+// rule_types only; they still count for bypass.
+func rulesetRules(rules []rulesetRule) branchRules {
 	r := newBranchRules()
-	for _, rule := range rs.Rules {
+	for _, rule := range rules {
 		switch rule.Type {
 		case "pull_request":
 			var p struct {
@@ -244,13 +370,14 @@ func rulesetRules(rs *ruleset) branchRules {
 			}
 			json.Unmarshal(rule.Parameters, &p)
 			r.add(branchRules{RequirePullRequest: true, RequiredApprovingReviewCount: p.Count, DismissStaleReviews: p.DismissStale,
-				RequireCodeOwnerReviews: p.CodeOwner, RequireLastPushApproval: p.LastPush, RequireConversationResolution: p.ThreadResolved})
+				RequireCodeOwnerReviews: p.CodeOwner, RequireLastPushApproval: p.LastPush, RequireConversationResolution: p.ThreadResolved,
+				StrictStatusChecks: ptr(false)})
 		case "required_status_checks":
 			var p struct {
 				Checks []struct {
 					Context string `json:"context"`
 				} `json:"required_status_checks"`
-				Strict bool `json:"strict_required_status_checks_policy"`
+				Strict *bool `json:"strict_required_status_checks_policy"`
 			}
 			json.Unmarshal(rule.Parameters, &p)
 			o := branchRules{StrictStatusChecks: p.Strict}

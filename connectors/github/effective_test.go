@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/exhibit-dev/exhibit/connectors/github/sim"
+	"github.com/exhibit-dev/exhibit/core/connector"
 )
 
 func classicStrong(enforceAdmins bool) *gh.Protection {
@@ -67,7 +70,7 @@ func TestCombine(t *testing.T) {
 		{"classic and ruleset: the stricter of each", stateEnabled, classicStrong(true), []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, noBypass, pr3, checks, rule("required_signatures", nil))},
 			func(d effectiveDoc) bool {
 				e := d.Effective
-				return e.RequiredApprovingReviewCount == 3 && e.RequireCodeOwnerReviews && e.DismissStaleReviews && e.StrictStatusChecks &&
+				return e.RequiredApprovingReviewCount == 3 && e.RequireCodeOwnerReviews && e.DismissStaleReviews && *e.StrictStatusChecks &&
 					slices.Equal(e.RequiredStatusChecks, []string{"ci/build", "ci/test"}) && e.RequireSignedCommits && len(d.Sources) == 2 && !d.BypassPossible
 			}},
 		{"evaluate mode counts for nothing", stateAbsent, nil, []*ruleset{rs(1, "evaluate", []string{"~ALL"}, noBypass, pr3)},
@@ -78,10 +81,16 @@ func TestCombine(t *testing.T) {
 			func(d effectiveDoc) bool {
 				return d.Protected && d.BypassPossible && !d.EnforcedForEveryone.any() && d.BypassActors[0].Source == "ruleset:1"
 			}},
-		{"undisclosed bypass list counts as bypassable", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, nil, rule("deletion", nil))},
+		{"an undisclosed bypass list is unknown: not a bypass, not enforced for everyone", stateAbsent, nil, []*ruleset{rs(1, "active", []string{"~DEFAULT_BRANCH"}, nil, rule("deletion", nil))},
 			func(d effectiveDoc) bool {
-				return d.BypassPossible && !d.Sources[0].BypassKnown && d.Effective.BlockDeletions
+				return !d.BypassPossible && d.BypassNotVisible != "" && !d.Sources[0].BypassKnown && d.Effective.BlockDeletions && !d.EnforcedForEveryone.BlockDeletions
 			}},
+		{"a bypass actor on a ruleset of unmodelled rule types is a bypass", stateEnabled, classicStrong(true), []*ruleset{rs(1, "active", []string{"~ALL"}, admin, rule("commit_author_email_pattern", map[string]any{"operator": "contains", "pattern": "github"}))},
+			func(d effectiveDoc) bool {
+				return d.BypassPossible && slices.Equal(d.Sources[1].RuleTypes, []string{"commit_author_email_pattern"}) && d.BypassNotVisible == ""
+			}},
+		{"status checks without strict: unknown", stateEnabled, func() *gh.Protection { return classicStrong(true) }(), nil,
+			func(d effectiveDoc) bool { return d.Effective.StrictStatusChecks != nil }},
 		{"a bypassable ruleset on top of unbypassable classic protection", stateEnabled, classicStrong(true), []*ruleset{rs(1, "active", []string{"~ALL"}, admin, pr3)},
 			func(d effectiveDoc) bool {
 				// Admins may skip the ruleset's third approval, not the classic first one.
@@ -101,12 +110,55 @@ func TestCombine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := combine("acme/x", "main", tc.classic, tc.prot, stateOK, tc.rulesets)
+			d, err := combine("acme/x", "main", classicResult{state: tc.classic, prot: tc.prot, strictKnown: true}, conditionsResult(tc.rulesets))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if !tc.want(d) {
 				b, _ := json.MarshalIndent(d, "", "  ")
 				t.Errorf("unexpected effective protection:\n%s", b)
 			}
 		})
+	}
+}
+
+// conditionsResult is a rulesets read on a server without the branch rules endpoint: the
+// listing is the detail.
+func conditionsResult(list []*ruleset) rulesetsResult {
+	r := rulesetsResult{state: stateOK, listed: list, details: map[int64]*ruleset{}, effectiveFrom: fromConditions}
+	for _, rs := range list {
+		r.details[rs.ID] = rs
+	}
+	return r
+}
+
+// TestCombineUnknowns: what GitHub leaves unsaid or says outside its description is
+// recorded, never read as a value.
+func TestCombineUnknowns(t *testing.T) {
+	// A missing strict is unknown; a known true from another source decides.
+	unknown := classicResult{state: stateEnabled, prot: classicStrong(true), strictKnown: false}
+	d, err := combine("acme/x", "main", unknown, rulesetsResult{state: stateNotAvailable})
+	if err != nil || d.Effective.StrictStatusChecks != nil {
+		t.Errorf("strict missing: %v, err %v", d.Effective.StrictStatusChecks, err)
+	}
+	strict := rule("required_status_checks", map[string]any{"required_status_checks": []map[string]any{{"context": "ci"}}, "strict_required_status_checks_policy": true})
+	d, _ = combine("acme/x", "main", unknown, conditionsResult([]*ruleset{rs(1, "active", []string{"~ALL"}, noBypass, strict)}))
+	if d.Effective.StrictStatusChecks == nil || !*d.Effective.StrictStatusChecks {
+		t.Errorf("strict from the ruleset: %v", d.Effective.StrictStatusChecks)
+	}
+
+	// An enforcement outside disabled|active|evaluate (GitHub's own listing example says
+	// "enabled"): with GitHub's branch rules it is recorded; without, the effective
+	// protection is unknown.
+	enabled := rs(42, "enabled", []string{"~ALL"}, noBypass, rule("deletion", nil))
+	if _, err := combine("acme/x", "main", classicResult{state: stateAbsent}, conditionsResult([]*ruleset{enabled})); err == nil {
+		t.Error("undocumented enforcement without branch rules: no error")
+	}
+	withRules := rulesetsResult{state: stateOK, listed: []*ruleset{enabled}, details: map[int64]*ruleset{42: enabled}, effectiveFrom: fromGitHub,
+		branchRules: []branchRule{{Type: "deletion", RulesetID: 42, RulesetSourceType: "Repository"}}}
+	d, err = combine("acme/x", "main", classicResult{state: stateAbsent}, withRules)
+	if err != nil || len(d.UndocumentedValues) != 1 || !d.Effective.BlockDeletions {
+		t.Errorf("undocumented enforcement with branch rules: %+v, err %v", d, err)
 	}
 }
 
@@ -132,6 +184,52 @@ func TestRefMatches(t *testing.T) {
 	for _, tc := range tests {
 		if got := refMatches(tc.pattern, tc.branch); got != tc.want {
 			t.Errorf("refMatches(%q, %q) = %v, want %v", tc.pattern, tc.branch, got, tc.want)
+		}
+	}
+}
+
+// TestEffectiveRulesAgreement collects the same organisations once with GitHub's branch
+// rules endpoint and once from a server without it (our matching of ruleset conditions):
+// both must give the same effective protection, the same sources and the same bypass.
+func TestEffectiveRulesAgreement(t *testing.T) {
+	for _, opts := range []sim.Options{
+		{Access: sim.AccessWrite},
+		{Org: "weakcorp", Repos: 40, WeakOrg: true, Access: sim.AccessWrite},
+		{Org: "readcorp", Repos: 20},
+	} {
+		docs := map[bool]map[string]map[string]any{}
+		for _, noBranchRules := range []bool{false, true} {
+			o := opts
+			o.NoBranchRules = noBranchRules
+			e := startSim(t, o)
+			_, list := collect(t, e.connector(t, e.settings(), connector.Limits{}))
+			docs[noBranchRules] = map[string]map[string]any{}
+			for _, a := range list {
+				if a.Kind != kindEffectiveProtection || a.Status.IsGap() {
+					continue
+				}
+				var d map[string]any
+				if err := json.Unmarshal(a.Document, &d); err != nil {
+					t.Fatal(err)
+				}
+				docs[noBranchRules][a.Subject] = d
+			}
+		}
+		if len(docs[false]) == 0 || len(docs[false]) != len(docs[true]) {
+			t.Fatalf("%s: %d documents with branch rules, %d without", opts.Org, len(docs[false]), len(docs[true]))
+		}
+		for subject, withRules := range docs[false] {
+			matched := docs[true][subject]
+			if withRules["effective_rules_from"] != fromGitHub || matched["effective_rules_from"] != fromConditions {
+				t.Errorf("%s: effective rules from %v and %v", subject, withRules["effective_rules_from"], matched["effective_rules_from"])
+			}
+			for _, field := range []string{"protected", "effective", "enforced_for_everyone", "bypass_actors", "bypass_possible", "bypass_not_visible", "sources"} {
+				a, _ := json.Marshal(withRules[field])
+				b, _ := json.Marshal(matched[field])
+				if string(a) != string(b) {
+					t.Errorf("%s: %s differs:\nGitHub's branch rules: %s\nmatched conditions:    %s", subject, field, a, b)
+				}
+			}
 		}
 	}
 }

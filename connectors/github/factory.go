@@ -15,7 +15,7 @@ import (
 )
 
 // Version is recorded in every envelope; bump it when a document changes shape.
-const Version = "1"
+const Version = "2"
 
 // Factory creates github connectors. The zero value is ready to use.
 type Factory struct {
@@ -31,13 +31,17 @@ func (*Factory) Type() string { return "github" }
 // Version implements connector.Factory.
 func (*Factory) Version() string { return Version }
 
-// kindSpec declares one artefact kind with the GitHub App permissions it needs, so the
-// deploy files are derived from the same table the connector is built from.
+// kindSpec declares one artefact kind with what each kind of credential needs for it, so
+// the deploy files and the README's tables are derived from the same table the connector
+// is built from (and tested against GitHub's per-operation requirements).
 type kindSpec struct {
 	Name, Title, Scope string
-	// Permissions are GitHub App permissions as "name:level".
+	// Permissions are GitHub App (and fine-grained token) permissions as "name:level".
 	Permissions []string
-	// Endpoints are the REST calls behind the kind, for app-permissions.md.
+	// ClassicScopes are the OAuth scopes a personal access token (classic) needs.
+	ClassicScopes []string
+	// Endpoints are the REST calls behind the kind, as "METHOD /path" (query after a
+	// space or "?"), for app-permissions.md and the description test.
 	Endpoints []string
 }
 
@@ -45,6 +49,7 @@ type kindSpec struct {
 const (
 	kindOrgSettings         = "github.org.settings"
 	kindMembersWithout2FA   = "github.org.members_without_2fa"
+	kindMembersInsecure2FA  = "github.org.members_insecure_2fa"
 	kindOwners              = "github.org.owners"
 	kindOutsideCollabs      = "github.org.outside_collaborators"
 	kindActionsPermissions  = "github.org.actions_permissions"
@@ -67,45 +72,47 @@ const (
 
 var kinds = []kindSpec{
 	{kindOrgSettings, "Organisation settings: 2FA requirement, base permission, repository creation rights", "org",
-		[]string{"organization_administration:read"}, []string{"GET /orgs/{org}"}},
+		[]string{"organization_administration:read"}, []string{"admin:org"}, []string{"GET /orgs/{org}"}},
 	{kindMembersWithout2FA, "Organisation members without two-factor authentication", "org",
-		[]string{"members:read", "organization_administration:read"}, []string{"GET /orgs/{org}/members?filter=2fa_disabled"}},
+		[]string{"members:read", "organization_administration:read"}, []string{"read:org"}, []string{"GET /orgs/{org}/members?filter=2fa_disabled"}},
+	{kindMembersInsecure2FA, "Organisation members whose 2FA method GitHub counts as insecure", "org",
+		[]string{"members:read", "organization_administration:read"}, []string{"read:org"}, []string{"GET /orgs/{org}/members?filter=2fa_insecure"}},
 	{kindOwners, "Organisation owners", "org",
-		[]string{"members:read"}, []string{"GET /orgs/{org}/members?role=admin"}},
+		[]string{"members:read"}, []string{"read:org"}, []string{"GET /orgs/{org}/members?role=admin"}},
 	{kindOutsideCollabs, "Outside collaborators of the organisation", "org",
-		[]string{"members:read"}, []string{"GET /orgs/{org}/outside_collaborators"}},
+		[]string{"members:read"}, []string{"read:org"}, []string{"GET /orgs/{org}/outside_collaborators"}},
 	{kindActionsPermissions, "GitHub Actions policy: enabled repositories and allowed actions", "org",
-		[]string{"organization_administration:read"}, []string{"GET /orgs/{org}/actions/permissions", "GET /orgs/{org}/actions/permissions/selected-actions"}},
+		[]string{"organization_administration:read"}, []string{"admin:org"}, []string{"GET /orgs/{org}/actions/permissions", "GET /orgs/{org}/actions/permissions/selected-actions"}},
 	{kindWorkflowPermissions, "GitHub Actions default GITHUB_TOKEN permissions and PR approval by Actions", "org",
-		[]string{"organization_administration:read"}, []string{"GET /orgs/{org}/actions/permissions/workflow"}},
+		[]string{"organization_administration:read"}, []string{"admin:org"}, []string{"GET /orgs/{org}/actions/permissions/workflow"}},
 	{kindWebhooks, "Organisation webhooks: secret and TLS verification", "org",
-		[]string{"organization_hooks:read"}, []string{"GET /orgs/{org}/hooks"}},
+		[]string{"organization_hooks:read"}, []string{"admin:org_hook"}, []string{"GET /orgs/{org}/hooks"}},
 	{kindAuditLog, "Organisation audit log (latest events; GitHub Enterprise Cloud)", "org",
-		[]string{"organization_administration:read"}, []string{"GET /orgs/{org}/audit-log"}},
+		[]string{"organization_administration:read"}, []string{"read:audit_log"}, []string{"GET /orgs/{org}/audit-log"}},
 	{kindRepositories, "Repository inventory: visibility, archived, last push, scope", "org",
-		[]string{"metadata:read"}, []string{"GET /orgs/{org}/repos"}},
+		[]string{"metadata:read"}, []string{"repo"}, []string{"GET /orgs/{org}/repos"}},
 	{kindDependabotAlerts, "Open Dependabot alerts with severity and age", "org",
-		[]string{"vulnerability_alerts:read"}, []string{"GET /orgs/{org}/dependabot/alerts?state=open"}},
+		[]string{"vulnerability_alerts:read"}, []string{"security_events"}, []string{"GET /orgs/{org}/dependabot/alerts?state=open"}},
 	{kindCodeScanningAlerts, "Open code scanning alerts with severity and age", "org",
-		[]string{"security_events:read"}, []string{"GET /orgs/{org}/code-scanning/alerts?state=open"}},
+		[]string{"security_events:read"}, []string{"security_events"}, []string{"GET /orgs/{org}/code-scanning/alerts?state=open"}},
 	{kindSecretScanAlerts, "Open secret scanning alerts with age (secrets hidden)", "org",
-		[]string{"secret_scanning_alerts:read"}, []string{"GET /orgs/{org}/secret-scanning/alerts?state=open&hide_secret=true"}},
+		[]string{"secret_scanning_alerts:read"}, []string{"security_events"}, []string{"GET /orgs/{org}/secret-scanning/alerts?state=open&hide_secret=true"}},
 	{kindSecurityAnalysis, "Repository security features: secret scanning, push protection, Advanced Security", "repo",
-		[]string{"administration:read", "metadata:read"}, []string{"GET /orgs/{org}/repos (security_and_analysis)"}},
-	{kindBranchProtection, "Classic branch protection of the default branch (404 = unprotected)", "repo",
-		[]string{"administration:read"}, []string{"GET /repos/{owner}/{repo}/branches/{branch}/protection"}},
-	{kindRulesets, "Repository rulesets, including organisation rulesets that apply", "repo",
-		[]string{"metadata:read"}, []string{"GET /repos/{owner}/{repo}/rulesets?includes_parents=true", "GET /repos/{owner}/{repo}/rulesets/{id}?includes_parents=true"}},
-	{kindEffectiveProtection, "Effective default-branch protection: classic protection and active rulesets combined, bypass considered", "repo",
-		[]string{"administration:read", "metadata:read"}, []string{"(derived from the two kinds above)"}},
-	{kindCollaborators, "Repository collaborators and their permissions", "repo",
-		[]string{"metadata:read", "members:read"}, []string{"GET /repos/{owner}/{repo}/collaborators?affiliation=all"}},
+		[]string{"administration:read", "metadata:read"}, []string{"repo"}, []string{"GET /orgs/{org}/repos (security_and_analysis)"}},
+	{kindBranchProtection, "Classic branch protection of the default branch (404 \"Branch not protected\" = unprotected)", "repo",
+		[]string{"administration:read"}, []string{"repo"}, []string{"GET /repos/{owner}/{repo}/branches/{branch}/protection", "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"}},
+	{kindRulesets, "Repository rulesets (own and inherited) and the rules GitHub applies to the default branch", "repo",
+		[]string{"metadata:read"}, []string{"repo"}, []string{"GET /repos/{owner}/{repo}/rulesets?includes_parents=true", "GET /repos/{owner}/{repo}/rules/branches/{branch}", "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}?includes_parents=true"}},
+	{kindEffectiveProtection, "Effective default-branch protection: classic protection and active rulesets combined, bypass considered, CODEOWNERS where code-owner review is required", "repo",
+		[]string{"administration:read", "metadata:read", "contents:read"}, []string{"repo"}, []string{"GET /repos/{owner}/{repo}/contents/{path} (.github/CODEOWNERS, CODEOWNERS, docs/CODEOWNERS)"}},
+	{kindCollaborators, "Repository collaborators and their roles", "repo",
+		[]string{"metadata:read", "members:read"}, []string{"read:org", "repo"}, []string{"GET /repos/{owner}/{repo}/collaborators?affiliation=all"}},
 	{kindVulnAlerts, "Dependabot alerts enabled (204) or disabled (404)", "repo",
-		[]string{"administration:read"}, []string{"GET /repos/{owner}/{repo}/vulnerability-alerts"}},
+		[]string{"administration:read"}, []string{"repo"}, []string{"GET /repos/{owner}/{repo}/vulnerability-alerts"}},
 	{kindSecurityPolicy, "SECURITY.md present (repository or organisation default)", "repo",
-		[]string{"contents:read"}, []string{"GET /repos/{owner}/{repo}/contents/{SECURITY.md,.github/SECURITY.md,docs/SECURITY.md}"}},
+		[]string{"contents:read"}, []string{"repo"}, []string{"GET /repos/{owner}/{repo}/contents/{path} (SECURITY.md, .github/SECURITY.md, docs/SECURITY.md)"}},
 	{kindRateLimit, "Remaining API quota at the end of collection", "instance",
-		nil, []string{"GET /rate_limit (free)"}},
+		nil, nil, []string{"GET /rate_limit (free)"}},
 }
 
 // Kinds implements connector.Factory.

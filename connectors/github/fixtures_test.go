@@ -20,6 +20,7 @@ var fixtureRoutes = map[string]string{
 	"/orgs/octo-org":                                       "org.json",
 	"/orgs/octo-org/members?role=admin":                    "members_admin.json",
 	"/orgs/octo-org/members?filter=2fa_disabled":           "[]",
+	"/orgs/octo-org/members?filter=2fa_insecure":           "[]",
 	"/orgs/octo-org/outside_collaborators":                 "[]",
 	"/orgs/octo-org/actions/permissions":                   "actions_permissions.json",
 	"/orgs/octo-org/actions/permissions/selected-actions":  "selected_actions.json",

@@ -96,22 +96,29 @@ func (col *collector) owners(ctx context.Context, org string) (*ownerSet, eviden
 	}{org, logins, len(logins)}, ex)
 }
 
-// membersWithout2FA collects github.org.members_without_2fa. Only owners may use the
-// filter; others get 422, which is a forbidden gap.
+// membersWithout2FA collects github.org.members_without_2fa (filter=2fa_disabled).
 func (col *collector) membersWithout2FA(ctx context.Context, org string) evidence.Artefact {
+	return col.membersFiltered(ctx, org, kindMembersWithout2FA, "2fa_disabled", "members_without_2fa", "without 2FA")
+}
+
+// membersInsecure2FA collects github.org.members_insecure_2fa (filter=2fa_insecure):
+// members whose second factor GitHub counts as insecure.
+func (col *collector) membersInsecure2FA(ctx context.Context, org string) evidence.Artefact {
+	return col.membersFiltered(ctx, org, kindMembersInsecure2FA, "2fa_insecure", "members_insecure_2fa", "with insecure 2FA methods")
+}
+
+// membersFiltered lists the members a 2FA filter selects. Only owners may use the filters;
+// others get 422, which is a forbidden gap.
+func (col *collector) membersFiltered(ctx context.Context, org, kind, filter, field, what string) evidence.Artefact {
 	subject := orgSubject(org)
 	users, ex, err := listPages(ctx, col, func(ctx context.Context, page int) ([]*gh.User, *gh.Response, error) {
-		return col.gh.Organizations.ListMembers(ctx, org, &gh.ListMembersOptions{Filter: "2fa_disabled", ListOptions: gh.ListOptions{Page: page, PerPage: col.cfg.PerPage}})
+		return col.gh.Organizations.ListMembers(ctx, org, &gh.ListMembersOptions{Filter: filter, ListOptions: gh.ListOptions{Page: page, PerPage: col.cfg.PerPage}})
 	})
 	if err != nil {
-		return gap(kindMembersWithout2FA, subject, fmt.Errorf("could not list the members of %s without 2FA: %w", org, err), ex)
+		return gap(kind, subject, fmt.Errorf("could not list the members of %s %s: %w", org, what, err), ex)
 	}
 	logins := loginsOf(users)
-	return document(kindMembersWithout2FA, subject, struct {
-		Organization      string   `json:"organization"`
-		MembersWithout2FA []string `json:"members_without_2fa"`
-		Count             int      `json:"count"`
-	}{org, logins, len(logins)}, ex)
+	return document(kind, subject, map[string]any{"organization": org, field: logins, "count": len(logins)}, ex)
 }
 
 // outsideCollaborators collects github.org.outside_collaborators.

@@ -3,12 +3,12 @@ package github
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 
 	gh "github.com/google/go-github/v60/github"
 
@@ -53,7 +53,8 @@ type classicReviewsDoc struct {
 }
 
 type classicChecksDoc struct {
-	Strict   bool     `json:"strict"`
+	Strict *bool `json:"strict"` // null: GitHub did not say
+
 	Contexts []string `json:"contexts"`
 }
 
@@ -115,21 +116,45 @@ func (r *ruleset) shared() bool { return r.SourceType != "" && r.SourceType != "
 
 // classicResult is the outcome of reading classic protection.
 type classicResult struct {
-	state     string
-	prot      *gh.Protection
-	artefact  evidence.Artefact
-	exchanges []evidence.Exchange
-	err       error
+	state       string
+	prot        *gh.Protection
+	strictKnown bool
+	artefact    evidence.Artefact
+	exchanges   []evidence.Exchange
+	err         error
 }
 
-// rulesetsResult is the outcome of reading the rulesets.
+// rulesetsResult is the outcome of reading the rulesets: the listing, GitHub's rules for
+// the default branch (nil where the endpoint does not exist), and the detail of every
+// ruleset that applies (or, without the endpoint, may apply).
 type rulesetsResult struct {
-	state     string
-	rulesets  []*ruleset
-	artefact  evidence.Artefact
-	exchanges []evidence.Exchange
-	err       error
+	state         string
+	listed        []*ruleset
+	branchRules   []branchRule
+	details       map[int64]*ruleset
+	effectiveFrom string
+	artefact      evidence.Artefact
+	exchanges     []evidence.Exchange
+	err           error
 }
+
+// Where the effective rules come from.
+const (
+	fromGitHub     = "github_branch_rules" // GET /repos/{owner}/{repo}/rules/branches/{branch}
+	fromConditions = "matched_conditions"  // our matching of ruleset conditions (fallback)
+)
+
+// branchRule is one rule of GET /repos/{owner}/{repo}/rules/branches/{branch}.
+type branchRule struct {
+	Type              string          `json:"type"`
+	Parameters        json.RawMessage `json:"parameters,omitempty"`
+	RulesetSourceType string          `json:"ruleset_source_type"`
+	RulesetSource     string          `json:"ruleset_source"`
+	RulesetID         int64           `json:"ruleset_id"`
+}
+
+// documentedEnforcement are the enforcement values GitHub's description allows.
+var documentedEnforcement = map[string]bool{"disabled": true, "active": true, "evaluate": true}
 
 // protection collects github.repo.branch_protection, github.repo.rulesets and the
 // github.repo.default_branch_protection derived from both.
@@ -145,18 +170,26 @@ func (col *collector) protection(ctx context.Context, owner, repo, branch string
 		}
 	}
 	c := col.classicProtection(ctx, owner, repo, branch)
-	r := col.repoRulesets(ctx, owner, repo)
-	return []evidence.Artefact{c.artefact, r.artefact, effectiveArtefact(full, branch, c, r)}
+	r := col.repoRulesets(ctx, owner, repo, branch)
+	return []evidence.Artefact{c.artefact, r.artefact, col.effectiveArtefact(ctx, owner, repo, branch, c, r)}
 }
 
-// classicProtection reads the default branch's classic protection. 404 means unprotected
-// (evidence); a plan without branch protection for private repositories ("Upgrade to
-// GitHub Pro") is not_available; other errors are gaps.
+// classicProtection reads the default branch's classic protection. GitHub's 404 "Branch
+// not protected" means unprotected (evidence); any other 404 (a branch or repository GitHub
+// does not find for this caller) is a gap, as is a plan without branch protection for
+// private repositories ("Upgrade to GitHub Pro": not_available).
 func (col *collector) classicProtection(ctx context.Context, owner, repo, branch string) classicResult {
 	full := owner + "/" + repo
 	subject := repoSubject(full)
 	ctx, rec := connector.Record(ctx)
-	prot, _, err := col.gh.Repositories.GetBranchProtection(ctx, owner, repo, branch)
+	var raw json.RawMessage
+	base := fmt.Sprintf("repos/%s/%s/branches/%s/protection", url.PathEscape(owner), url.PathEscape(repo), url.PathEscape(branch))
+	_, err := col.getJSON(ctx, base, &raw)
+	var prot *gh.Protection
+	strictKnown := true
+	if err == nil {
+		prot, strictKnown, err = decodeProtection(raw)
+	}
 	if err == nil && prot.RequiredSignatures == nil {
 		// Older servers leave required_signatures out of the protection; ask for it.
 		sig, _, serr := col.gh.Repositories.GetSignaturesProtectedBranch(ctx, owner, repo, branch)
@@ -170,15 +203,16 @@ func (col *collector) classicProtection(ctx context.Context, owner, repo, branch
 	doc := classicDoc{Repository: full, Branch: branch}
 	switch {
 	case err == nil:
-		fillClassic(&doc, prot)
-		return classicResult{state: stateEnabled, prot: prot, artefact: document(kindBranchProtection, subject, doc, ex), exchanges: ex}
-	case errors.Is(err, gh.ErrBranchNotProtected) || isNotFound(err):
-		doc.Reason = errorMessage(err)
-		if doc.Reason == "" {
-			doc.Reason = "Branch not protected"
-		}
+		fillClassic(&doc, prot, strictKnown)
+		return classicResult{state: stateEnabled, prot: prot, strictKnown: strictKnown, artefact: document(kindBranchProtection, subject, doc, ex), exchanges: ex}
+	case isNotFound(err) && errorMessage(err) == branchNotProtected:
+		doc.Reason = branchNotProtected
 		return classicResult{state: stateAbsent, artefact: document(kindBranchProtection, subject, doc, ex), exchanges: ex}
 	default:
+		if isNotFound(err) {
+			err = fmt.Errorf("GitHub answered 404 %q, not the documented %q: the branch or repository is not visible to these credentials: %w",
+				errorMessage(err), branchNotProtected, err)
+		}
 		err = fmt.Errorf("could not get the protection of %s branch %s: %w", full, branch, err)
 		g := gap(kindBranchProtection, subject, err, ex)
 		st := ""
@@ -189,7 +223,27 @@ func (col *collector) classicProtection(ctx context.Context, owner, repo, branch
 	}
 }
 
-func fillClassic(d *classicDoc, p *gh.Protection) {
+// branchNotProtected is the message of GitHub's documented 404 for an unprotected branch.
+const branchNotProtected = "Branch not protected"
+
+// decodeProtection decodes GitHub's branch protection, and whether required_status_checks
+// (when present) says `strict`: GitHub's own example leaves it out, and a missing strict is
+// unknown, not false.
+func decodeProtection(raw json.RawMessage) (*gh.Protection, bool, error) {
+	var p gh.Protection
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, false, fmt.Errorf("could not decode the branch protection: %w", err)
+	}
+	var presence struct {
+		Checks *struct {
+			Strict *bool `json:"strict"`
+		} `json:"required_status_checks"`
+	}
+	json.Unmarshal(raw, &presence)
+	return &p, presence.Checks == nil || presence.Checks.Strict != nil, nil
+}
+
+func fillClassic(d *classicDoc, p *gh.Protection, strictKnown bool) {
 	d.Protected = true
 	if r := p.RequiredPullRequestReviews; r != nil {
 		d.RequiredPullRequestReviews = &classicReviewsDoc{
@@ -203,7 +257,10 @@ func fillClassic(d *classicDoc, p *gh.Protection) {
 		}
 	}
 	if s := p.RequiredStatusChecks; s != nil {
-		d.RequiredStatusChecks = &classicChecksDoc{Strict: s.Strict, Contexts: classicContexts(s)}
+		d.RequiredStatusChecks = &classicChecksDoc{Contexts: classicContexts(s)}
+		if strictKnown {
+			d.RequiredStatusChecks.Strict = ptr(s.Strict)
+		}
 	}
 	d.EnforceAdmins = p.EnforceAdmins != nil && p.EnforceAdmins.Enabled
 	d.AllowForcePushes = p.AllowForcePushes != nil && p.AllowForcePushes.Enabled
@@ -250,20 +307,18 @@ func actorsOf(users []*gh.User, teams []*gh.Team, apps []*gh.App) *actorsDoc {
 }
 
 // repoRulesets lists the rulesets that apply to the repository (its own and, through
-// includes_parents, the organisation's), and fetches rules and bypass actors of those that
-// could affect the default branch. Organisation rulesets are fetched once per run.
-func (col *collector) repoRulesets(ctx context.Context, owner, repo string) rulesetsResult {
+// includes_parents, the organisation's), asks GitHub which rules apply to the default
+// branch (GET .../rules/branches/{branch}: all active rules, whatever their level), and
+// fetches the ruleset behind each of them for its name and bypass actors. Organisation
+// rulesets are fetched once per run. Where the branch rules endpoint does not exist (older
+// GitHub Enterprise Server), the rulesets whose conditions select the branch are matched
+// here instead (effective.go), and the document says so.
+func (col *collector) repoRulesets(ctx context.Context, owner, repo, branch string) rulesetsResult {
 	full := owner + "/" + repo
 	subject := repoSubject(full)
 	base := fmt.Sprintf("repos/%s/%s/rulesets", url.PathEscape(owner), url.PathEscape(repo))
 	list, ex, err := listPages(ctx, col, func(ctx context.Context, page int) ([]*ruleset, *gh.Response, error) {
-		u := fmt.Sprintf("%s?includes_parents=true&per_page=%d", base, col.cfg.PerPage)
-		if page > 0 {
-			u += "&page=" + strconv.Itoa(page)
-		}
-		var out []*ruleset
-		resp, err := col.getJSON(ctx, u, &out)
-		return out, resp, err
+		return getPage[*ruleset](ctx, col, base+"?includes_parents=true", page)
 	})
 	if err != nil {
 		if isNotFound(err) {
@@ -279,12 +334,37 @@ func (col *collector) repoRulesets(ctx context.Context, owner, repo string) rule
 		}
 		return rulesetsResult{state: st, artefact: g, exchanges: ex, err: err}
 	}
-	out := make([]*ruleset, 0, len(list))
-	for _, r := range list {
-		if !r.needsDetail() {
-			out = append(out, r)
-			continue
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	res := rulesetsResult{state: stateOK, listed: list, effectiveFrom: fromGitHub}
+	rulesPath := fmt.Sprintf("repos/%s/%s/rules/branches/%s", url.PathEscape(owner), url.PathEscape(repo), url.PathEscape(branch))
+	rules, rex, err := listPages(ctx, col, func(ctx context.Context, page int) ([]branchRule, *gh.Response, error) {
+		return getPage[branchRule](ctx, col, rulesPath, page)
+	})
+	ex = append(ex, rex...)
+	var want []*ruleset // the rulesets whose detail is needed
+	switch {
+	case err == nil:
+		res.branchRules = rules
+		seen := map[int64]bool{}
+		for _, r := range rules {
+			if !seen[r.RulesetID] {
+				seen[r.RulesetID] = true
+				want = append(want, rulesetRef(list, r))
+			}
 		}
+	case isNotFound(err):
+		res.effectiveFrom = fromConditions
+		for _, r := range list {
+			if r.needsDetail() {
+				want = append(want, r)
+			}
+		}
+	default:
+		err = fmt.Errorf("could not get the rules that apply to %s branch %s: %w", full, branch, err)
+		return rulesetsResult{artefact: gap(kindRulesets, subject, err, ex), exchanges: ex, err: err}
+	}
+	details := map[int64]*ruleset{}
+	for _, r := range want {
 		fetch := func(ctx context.Context) (*ruleset, []evidence.Exchange, error) {
 			ctx, rec := connector.Record(ctx)
 			var d ruleset
@@ -303,14 +383,50 @@ func (col *collector) repoRulesets(ctx context.Context, owner, repo string) rule
 			err = fmt.Errorf("could not get ruleset %d (%s) of %s: %w", r.ID, r.Name, full, err)
 			return rulesetsResult{artefact: gap(kindRulesets, subject, err, ex), exchanges: ex, err: err}
 		}
-		out = append(out, d)
+		details[r.ID] = d
+	}
+	res.details = details
+	out := make([]*ruleset, 0, len(list))
+	for _, r := range list {
+		if d, ok := details[r.ID]; ok {
+			out = append(out, d)
+		} else {
+			out = append(out, r)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	doc := struct {
 		Repository string     `json:"repository"`
 		Rulesets   []*ruleset `json:"rulesets"`
 	}{full, out}
-	return rulesetsResult{state: stateOK, rulesets: out, artefact: document(kindRulesets, subject, doc, ex), exchanges: ex}
+	res.artefact, res.exchanges = document(kindRulesets, subject, doc, ex), ex
+	return res
+}
+
+// rulesetRef returns the listed ruleset a branch rule comes from, or a reference built from
+// the rule (a ruleset the listing did not show).
+func rulesetRef(list []*ruleset, r branchRule) *ruleset {
+	for _, rs := range list {
+		if rs.ID == r.RulesetID {
+			return rs
+		}
+	}
+	return &ruleset{ID: r.RulesetID, SourceType: r.RulesetSourceType, Source: r.RulesetSource}
+}
+
+// getPage GETs one page of a listing below the API root.
+func getPage[T any](ctx context.Context, col *collector, path string, page int) ([]T, *gh.Response, error) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	u := fmt.Sprintf("%s%sper_page=%d", path, sep, col.cfg.PerPage)
+	if page > 0 {
+		u += "&page=" + strconv.Itoa(page)
+	}
+	var out []T
+	resp, err := col.getJSON(ctx, u, &out)
+	return out, resp, err
 }
 
 // getJSON GETs a path relative to the API root through go-github into v.

@@ -156,7 +156,7 @@ func TestReplayBranchProtectionExample(t *testing.T) {
 		// example says enabled.
 		{rule: "github.repo.default_branch_signed_commits", subject: replayRepo, want: controls.Pass},
 		// strict is missing: whether branches must be up to date is unknown, not false.
-		{rule: "github.repo.default_branch_status_checks", subject: replayRepo, want: controls.Error, knownWrong: "issue 16: missing strict read as false"},
+		{rule: "github.repo.default_branch_status_checks", subject: replayRepo, want: controls.Error},
 		// The collaborators example: octocat with role_name write.
 		{rule: "github.repo.admins_limited", subject: replayRepo, want: controls.Pass},
 		// The example organisation (as its owner sees it): 2FA required, base permission read.
@@ -176,8 +176,7 @@ func TestReplayRulesetExamples(t *testing.T) {
 	})
 	checkVerdicts(t, results, []replayVerdict{
 		// A ruleset with a bypass team is a bypass, whatever its rules are.
-		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Fail, failing: "ruleset:42 Team 234",
-			knownWrong: "issue 16: rulesets with an undocumented enforcement value ignored, bypass of unmodelled rule types not counted"},
+		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Fail, failing: "ruleset:42 Team 234"},
 		{rule: "github.repo.default_branch_no_force_push_or_deletion", subject: replayRepo, want: controls.Fail},
 	})
 	d := doc(t, arts, kindBranchProtection, replayRepo)
@@ -204,4 +203,95 @@ func TestReplayRecordedResponses(t *testing.T) {
 		{rule: "github.repo.default_branch_protected", subject: replayRepo, want: controls.Fail},
 		{rule: "github.repo.admins_limited", subject: replayRepo, want: controls.Pass},
 	})
+}
+
+// withoutField returns a documented example with one top-level field removed.
+func withoutField(t *testing.T, opID, status, field string) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(loadReference(t).byID(t, opID).example(status, ""), &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, field)
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// TestReplayBypassVisibility: GitHub's ruleset example as a caller with write access sees
+// it (bypass actors: a team) and as the connector's read-only App sees it (no
+// bypass_actors: "only returned if the user making the API request has write access to the
+// ruleset"). Classic protection: GitHub's example, which includes administrators.
+func TestReplayBypassVisibility(t *testing.T) {
+	rules := replayAnswer{http.StatusOK, json.RawMessage(`[{"type":"non_fast_forward","ruleset_source_type":"Repository","ruleset_source":"monalisa/my-repo","ruleset_id":42}]`)}
+	_, results := replayCollect(t, map[string]replayAnswer{"repos/get-branch-rules": rules})
+	checkVerdicts(t, results, []replayVerdict{
+		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Fail, failing: "ruleset:42 Team 234"},
+	})
+	arts, results := replayCollect(t, map[string]replayAnswer{
+		"repos/get-branch-rules": rules,
+		"repos/get-repo-ruleset": {http.StatusOK, withoutField(t, "repos/get-repo-ruleset", "200", "bypass_actors")},
+	})
+	checkVerdicts(t, results, []replayVerdict{
+		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Error},
+		// The ruleset's non_fast_forward blocks force pushes even though classic protection allows them.
+		{rule: "github.repo.default_branch_no_force_push_or_deletion", subject: replayRepo, want: controls.Fail},
+	})
+	if r := results["github.repo.default_branch_no_bypass "+replayRepo]; !strings.Contains(r.Message, "ruleset 42") {
+		t.Errorf("the error does not name the ruleset: %s", r.Message)
+	}
+	d := doc(t, arts, kindEffectiveProtection, replayRepo)
+	if at(d, "effective.block_force_pushes") != true || at(d, "effective_rules_from") != fromGitHub {
+		t.Errorf("effective protection: %v", d)
+	}
+}
+
+// TestReplayDocumentedStatuses: the statuses the description documents besides 200 become
+// the gaps they mean, and a 404 on branch protection that is not "Branch not protected" is
+// a gap, not an unprotected branch.
+func TestReplayDocumentedStatuses(t *testing.T) {
+	notFound := json.RawMessage(`{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}`)
+	unavailable := json.RawMessage(`{"message":"Service unavailable","documentation_url":"https://docs.github.com/rest","status":"503"}`)
+	for _, tc := range []struct {
+		name    string
+		answers map[string]replayAnswer
+		kind    string
+		subject string
+		want    evidence.Status
+	}{
+		{"code scanning 404", map[string]replayAnswer{"code-scanning/list-alerts-for-org": {404, notFound}}, kindCodeScanningAlerts, "github:octocat", evidence.StatusFailed},
+		{"code scanning 404, feature off", map[string]replayAnswer{"code-scanning/list-alerts-for-org": {404,
+			json.RawMessage(`{"message":"Advanced Security must be enabled for this repository to use code scanning.","status":"404"}`)}}, kindCodeScanningAlerts, "github:octocat", evidence.StatusNotAvailable},
+		{"code scanning 503", map[string]replayAnswer{"code-scanning/list-alerts-for-org": {503, unavailable}}, kindCodeScanningAlerts, "github:octocat", evidence.StatusFailed},
+		{"secret scanning 404", map[string]replayAnswer{"secret-scanning/list-alerts-for-org": {404, notFound}}, kindSecretScanAlerts, "github:octocat", evidence.StatusFailed},
+		{"secret scanning 503", map[string]replayAnswer{"secret-scanning/list-alerts-for-org": {503, unavailable}}, kindSecretScanAlerts, "github:octocat", evidence.StatusFailed},
+		{"protection 404 Branch not found", map[string]replayAnswer{"repos/get-branch-protection": {404,
+			json.RawMessage(`{"message":"Branch not found","documentation_url":"https://docs.github.com/rest","status":"404"}`)}}, kindBranchProtection, replayRepo, evidence.StatusFailed},
+		{"effective protection after 404 Branch not found", map[string]replayAnswer{"repos/get-branch-protection": {404,
+			json.RawMessage(`{"message":"Branch not found","status":"404"}`)}}, kindEffectiveProtection, replayRepo, evidence.StatusFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arts, _ := replayCollect(t, tc.answers)
+			a, ok := arts[tc.kind+" "+tc.subject]
+			if !ok || a.Status != tc.want {
+				t.Errorf("%s %s: %s (%s), want %s", tc.kind, tc.subject, a.Status, a.Error, tc.want)
+			}
+		})
+	}
+}
+
+// TestReplayRoles: the collaborators example with octocat's role raised through a team
+// (role_name admin) while the permissions hash still shows the base role: the admin is
+// counted from role_name.
+func TestReplayRoles(t *testing.T) {
+	var users []map[string]any
+	if err := json.Unmarshal(loadReference(t).byID(t, "repos/list-collaborators").example("200", ""), &users); err != nil {
+		t.Fatal(err)
+	}
+	users[0]["role_name"] = "admin"
+	b, _ := json.Marshal(users)
+	arts, _ := replayCollect(t, map[string]replayAnswer{"repos/list-collaborators": {http.StatusOK, b}})
+	d := doc(t, arts, kindCollaborators, replayRepo)
+	if admins, _ := d["admins"].([]any); len(admins) != 1 || admins[0] != "octocat" {
+		t.Errorf("admins %v, want [octocat] from role_name", d["admins"])
+	}
 }

@@ -278,7 +278,7 @@ func DemoOrg(login string, epoch time.Time) *Org {
 			AdvancedSecurity: "enabled", SecretScanning: "enabled", PushProtection: "enabled", DependabotUpdates: "enabled",
 			DependabotAlertsEnabled: true, Protection: strongProtection(),
 			Collaborators: collabs([]string{"carol"}, "dave", "erin"),
-			Files:         []string{"SECURITY.md", "README.md"},
+			Files:         []string{"SECURITY.md", "README.md", ".github/CODEOWNERS"},
 		}
 	}
 	payments := good("payments-api", "private")
@@ -429,6 +429,9 @@ func SyntheticOrg(login string, n int, seed int64, weak bool, epoch time.Time) *
 		}
 		if i%3 != 2 {
 			r.Files = append(r.Files, []string{"SECURITY.md", ".github/SECURITY.md", "docs/SECURITY.md"}[i%3])
+		}
+		if i%4 != 1 { // code-owner review without a CODEOWNERS file asks no one
+			r.Files = append(r.Files, []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"}[i%3])
 		}
 		if i%8 == 3 {
 			r.Collaborators = append(r.Collaborators, collabs([]string{"grace", "heidi", "ivan", "judy"})...)

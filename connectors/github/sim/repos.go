@@ -308,6 +308,9 @@ func (s *Sim) contents(w http.ResponseWriter, r *http.Request, repo *Repo) {
 		return
 	}
 	body := "# Security policy\n\nReport vulnerabilities to security@" + s.org.Login + ".example.\n"
+	if path.Base(p) == "CODEOWNERS" {
+		body = "* @" + s.org.Login + "/maintainers\n"
+	}
 	full := s.org.Login + "/" + repo.Name
 	sha := fmt.Sprintf("%040x", userID(full+p))
 	writeJSON(w, http.StatusOK, map[string]any{
