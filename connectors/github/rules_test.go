@@ -129,3 +129,34 @@ func TestRules(t *testing.T) {
 func TestRuleCases(t *testing.T) {
 	connectortest.RuleCases(t, rulesYAML, "testdata/rule_cases.yaml")
 }
+
+// TestRulesRationale: every mapping of every shipped rule says why the evidence shows the
+// control operating, and mappings found not to hold stay removed.
+func TestRulesRationale(t *testing.T) {
+	rs, err := controls.ParseRules("rules.yaml", rulesYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string][]string{
+		// An archived repository is an inventory fact, not the handling of a vulnerability.
+		"github.org.inactive_repos_archived": {"A.8.8"},
+		// Third-party actions run in CI, not on operational systems.
+		"github.org.actions_allowed_restricted": {"A.8.19"},
+		// SECURITY.md addresses outside researchers, not personnel reporting events.
+		"github.repo.security_policy_present": {"A.6.8"},
+	}
+	for _, r := range rs.Rules() {
+		for fw, ids := range r.Controls {
+			for _, id := range ids {
+				if strings.TrimSpace(r.Rationale[fw][id]) == "" {
+					t.Errorf("rule %s: %s %s has no rationale", r.ID, fw, id)
+				}
+			}
+		}
+		for _, id := range removed[r.ID] {
+			if slices.Contains(r.Controls["iso27001-2022"], id) {
+				t.Errorf("rule %s maps to %s again", r.ID, id)
+			}
+		}
+	}
+}
