@@ -13,16 +13,17 @@ import (
 	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
-
-	"github.com/exhibit-dev/exhibit/core/connector"
-	"github.com/exhibit-dev/exhibit/evidence"
 )
 
 // securityAlarmsDoc is the aws.cloudwatch.security_alarms document, per account: the
 // metric filters and metric alarms of every collected region (each with its Region, since
 // a filter and its alarm live in the region of the trail's log group) and the
 // subscriptions of every SNS topic an alarm notifies, keyed by topic ARN.
+//
+// TrailLogGroups are the CloudWatch Logs groups the account's trails deliver to: only
+// filters on them see the trail's events.
 type securityAlarmsDoc struct {
+	TrailLogGroups     []trailLogGroup
 	MetricFilters      []regionalMetricFilter
 	MetricAlarms       []regionalMetricAlarm
 	TopicSubscriptions map[string][]snstypes.Subscription
@@ -38,14 +39,24 @@ type regionalMetricAlarm struct {
 	cwtypes.MetricAlarm
 }
 
-func collectSecurityAlarms(ctx context.Context, t *target, kinds []string) []evidence.Artefact {
-	ctx, rec := connector.Record(ctx)
-	doc, err := securityAlarms(ctx, t)
-	return t.result(kinds, doc, rec.Exchanges(), err)
+// trailLogGroup is a log group a trail delivers to, from the trail's
+// CloudWatchLogsLogGroupArn (arn:aws:logs:<region>:<account>:log-group:<name>:*).
+type trailLogGroup struct {
+	TrailARN     string
+	Region       string
+	LogGroupName string
 }
 
-func securityAlarms(ctx context.Context, t *target) (*securityAlarmsDoc, error) {
-	doc := &securityAlarmsDoc{MetricFilters: []regionalMetricFilter{}, MetricAlarms: []regionalMetricAlarm{}, TopicSubscriptions: map[string][]snstypes.Subscription{}}
+// securityAlarms is collected after the trails (see collectTrails): the filters that count
+// are those on the log groups the trails deliver to.
+func securityAlarms(ctx context.Context, t *target, trails *trailsDoc) (*securityAlarmsDoc, error) {
+	doc := &securityAlarmsDoc{TrailLogGroups: []trailLogGroup{}, MetricFilters: []regionalMetricFilter{}, MetricAlarms: []regionalMetricAlarm{}, TopicSubscriptions: map[string][]snstypes.Subscription{}}
+	for _, tr := range trails.Trails {
+		parts := strings.SplitN(deref(tr.CloudWatchLogsLogGroupArn), ":", 7)
+		if len(parts) >= 7 && parts[5] == "log-group" {
+			doc.TrailLogGroups = append(doc.TrailLogGroups, trailLogGroup{TrailARN: deref(tr.TrailARN), Region: parts[3], LogGroupName: strings.TrimSuffix(parts[6], ":*")})
+		}
+	}
 	topics := map[string]string{} // topic ARN → region
 	for _, region := range t.regions {
 		k := (&target{c: t.c, account: t.account, region: region}).clients()

@@ -20,8 +20,7 @@ type area struct {
 // areas in the order they are scheduled: the longest call chains first, so the last tasks
 // of a collection are short ones and the pool does not idle at the end.
 var areas = []*area{
-	{"cloudtrail", "cloudtrail", scopeAccount, []string{"aws.cloudtrail.multi_region_trail", "aws.cloudtrail.log_file_validation", "aws.cloudtrail.kms_encryption", "aws.cloudtrail.cloudwatch_logs", "aws.cloudtrail.bucket"}, collectTrails},
-	{"cloudwatch.security_alarms", "cloudwatch", scopeAccount, []string{"aws.cloudwatch.security_alarms"}, collectSecurityAlarms},
+	{"cloudtrail", "cloudtrail", scopeAccount, []string{"aws.cloudtrail.multi_region_trail", "aws.cloudtrail.log_file_validation", "aws.cloudtrail.kms_encryption", "aws.cloudtrail.cloudwatch_logs", "aws.cloudtrail.bucket", "aws.cloudwatch.security_alarms"}, collectTrails},
 	{"s3.buckets", "s3", scopeAccount, []string{"aws.s3.bucket_encryption", "aws.s3.bucket_tls_policy", "aws.s3.bucket_versioning"}, collectBuckets},
 	{"iam.credential_report", "iam", scopeAccount, []string{"aws.iam.root_access_keys", "aws.iam.root_usage", "aws.iam.user_mfa", "aws.iam.access_key_rotation", "aws.iam.unused_credentials"}, collectCredentialReport},
 	{"iam.authorization_details", "iam", scopeAccount, []string{"aws.iam.user_attached_policies", "aws.iam.admin_policies"}, collectAuthorizationDetails},

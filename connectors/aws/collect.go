@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,12 @@ type targetAccount struct {
 	ID   string
 	Name string
 	cfg  aws.Config // home region, the account's credentials
+
+	// The account's Block Public Access settings, asked once (see publicAccessBlock).
+	pabOnce      sync.Once
+	pab          accountPublicAccessBlockDoc
+	pabExchanges []evidence.Exchange
+	pabErr       error
 }
 
 // target is one account and, for regional areas, one region.

@@ -73,7 +73,23 @@ func collectRDS(ctx context.Context, t *target, kinds []string) []evidence.Artef
 	slices.SortFunc(dbs, func(a, b rdstypes.DBInstance) int {
 		return compare(deref(a.DBInstanceIdentifier), deref(b.DBInstanceIdentifier))
 	})
-	return t.result(kinds, map[string]any{"DBInstances": dbs}, rec.Exchanges(), err)
+	// Aurora (and Multi-AZ DB cluster) instances are judged by their cluster: its
+	// availability zones, not the instance's MultiAZ flag, say whether it survives an AZ.
+	clusters := []rdstypes.DBCluster{}
+	if err == nil {
+		err = tokenPages(t, "DB clusters", func(marker *string) (*string, error) {
+			out, err := client.DescribeDBClusters(ctx, &rds.DescribeDBClustersInput{Marker: marker, MaxRecords: aws.Int32(100)})
+			if err != nil {
+				return nil, err
+			}
+			clusters = append(clusters, out.DBClusters...)
+			return out.Marker, nil
+		})
+	}
+	slices.SortFunc(clusters, func(a, b rdstypes.DBCluster) int {
+		return compare(deref(a.DBClusterIdentifier), deref(b.DBClusterIdentifier))
+	})
+	return t.result(kinds, map[string]any{"DBInstances": dbs, "DBClusters": clusters}, rec.Exchanges(), err)
 }
 
 // backupPlanEntry is a backup plan with its selections (what it protects).
@@ -142,11 +158,21 @@ func collectBackup(ctx context.Context, t *target, kinds []string) []evidence.Ar
 	return t.result(kinds, doc, rec.Exchanges(), err)
 }
 
-// kmsKeyEntry is a key's metadata with its rotation status (customer managed keys only:
-// AWS managed keys rotate by themselves and GetKeyRotationStatus is not asked for them).
+// kmsKeyEntry is a key's metadata with its rotation status. Only keys that can rotate
+// automatically are asked: symmetric customer managed keys with key material from KMS
+// (Origin AWS_KMS) outside custom key stores; AWS managed keys rotate by themselves.
+// KeyRotationError records a GetKeyRotationStatus that failed for this key (gap status and
+// AWS error code): the other keys keep their evidence.
 type kmsKeyEntry struct {
 	KeyMetadata        *kmstypes.KeyMetadata
 	KeyRotationEnabled *bool
+	KeyRotationError   string
+}
+
+// canRotate reports whether KMS rotates a key automatically when asked to.
+func canRotate(m *kmstypes.KeyMetadata) bool {
+	return m != nil && m.KeyManager == kmstypes.KeyManagerTypeCustomer && m.KeyState != kmstypes.KeyStatePendingDeletion &&
+		m.KeySpec == kmstypes.KeySpecSymmetricDefault && m.Origin == kmstypes.OriginTypeAwsKms && deref(m.CustomKeyStoreId) == ""
 }
 
 func collectKMS(ctx context.Context, t *target, kinds []string) []evidence.Artefact {
@@ -178,13 +204,16 @@ func collectKMS(ctx context.Context, t *target, kinds []string) []evidence.Artef
 				return nil, fmt.Errorf("could not describe KMS key %s: %w", id, err)
 			}
 			e := kmsKeyEntry{KeyMetadata: d.KeyMetadata}
-			m := d.KeyMetadata
-			if m != nil && m.KeyManager == kmstypes.KeyManagerTypeCustomer && m.KeyState != kmstypes.KeyStatePendingDeletion {
+			if canRotate(d.KeyMetadata) {
 				r, err := client.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(id)})
-				if err != nil {
-					return nil, fmt.Errorf("could not get the rotation status of KMS key %s: %w", id, err)
+				switch {
+				case err == nil:
+					e.KeyRotationEnabled = aws.Bool(r.KeyRotationEnabled)
+				case ctx.Err() != nil:
+					return nil, err
+				default:
+					e.KeyRotationError = string(classify(err)) + ": " + errorCode(err)
 				}
-				e.KeyRotationEnabled = aws.Bool(r.KeyRotationEnabled)
 			}
 			keys = append(keys, e)
 		}

@@ -51,7 +51,7 @@ func TestDemoOrganisation(t *testing.T) {
 		"aws.guardduty.detectors.enabled aws:" + ids[2] + ":eu-west-1",
 		"aws.iam.root_access_keys.absent aws:" + ids[2],
 		"aws.iam.root_usage.not_recent aws:" + ids[2], // the root keys were used 3 days ago
-		"aws.s3.bucket_encryption.default aws:" + ids[1],
+		"aws.s3.bucket_encryption.kms_for_sensitive aws:" + ids[1],
 	}
 	if !slices.Equal(failing, want) {
 		t.Errorf("failing rules:\n%v\nwant:\n%v", failing, want)

@@ -61,7 +61,8 @@ func prune(v any) any {
 // policyDocument decodes an IAM policy document as IAM and S3 return it (URL-encoded JSON
 // for IAM, plain JSON for S3) into a JSON value whose Statement is always a list and whose
 // Action, NotAction, Resource and NotResource are always lists, so rules need not handle
-// both shapes. The raw response keeps the original text.
+// both shapes. Principal values and condition values are lists of strings too (IAM accepts
+// "true", true and ["true"] alike). The raw response keeps the original text.
 func policyDocument(text string) (any, error) {
 	if text == "" {
 		return nil, nil
@@ -98,12 +99,49 @@ func policyDocument(text string) (any, error) {
 				m[k] = []any{str}
 			}
 		}
+		for _, k := range []string{"Principal", "NotPrincipal"} {
+			if p, ok := m[k].(map[string]any); ok {
+				for typ, v := range p {
+					p[typ] = stringList(v)
+				}
+			}
+		}
+		if cond, ok := m["Condition"].(map[string]any); ok {
+			for op, keys := range cond {
+				km, ok := keys.(map[string]any)
+				if !ok {
+					return nil, fmt.Errorf("policy document: condition %s is not an object", op)
+				}
+				for key, v := range km {
+					km[key] = stringList(v)
+				}
+			}
+		}
 	}
 	if stmts == nil {
 		stmts = []any{}
 	}
 	doc["Statement"] = stmts
 	return doc, nil
+}
+
+// stringList turns a policy value (a string, boolean, number or a list of them) into a
+// list of strings.
+func stringList(v any) []any {
+	list, ok := v.([]any)
+	if !ok {
+		list = []any{v}
+	}
+	out := make([]any, 0, len(list))
+	for _, x := range list {
+		switch t := x.(type) {
+		case string:
+			out = append(out, t)
+		default:
+			out = append(out, fmt.Sprint(t))
+		}
+	}
+	return out
 }
 
 func deref(s *string) string {

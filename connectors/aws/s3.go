@@ -25,18 +25,28 @@ type accountPublicAccessBlockDoc struct {
 }
 
 func collectAccountPublicAccessBlock(ctx context.Context, t *target, kinds []string) []evidence.Artefact {
-	ctx, rec := connector.Record(ctx)
-	out, err := t.clients().s3control().GetPublicAccessBlock(ctx, &s3control.GetPublicAccessBlockInput{AccountId: aws.String(t.account.ID)})
-	var doc accountPublicAccessBlockDoc
-	switch {
-	case err == nil:
-		doc = accountPublicAccessBlockDoc{Exists: true, Configuration: out.PublicAccessBlockConfiguration}
-	case isCode(err, "NoSuchPublicAccessBlockConfiguration"):
-		err = nil
-	default:
-		err = fmt.Errorf("could not get the account public access block: %w", err)
-	}
-	return t.result(kinds, doc, rec.Exchanges(), err)
+	doc, exchanges, err := t.account.publicAccessBlock(ctx, t)
+	return t.result(kinds, doc, exchanges, err)
+}
+
+// publicAccessBlock gets the account's Block Public Access settings once per account: the
+// account kind and the trail bucket kind both judge them. ctx must carry no recorder: the
+// exchange is returned to each caller.
+func (a *targetAccount) publicAccessBlock(ctx context.Context, t *target) (accountPublicAccessBlockDoc, []evidence.Exchange, error) {
+	a.pabOnce.Do(func() {
+		ctx, rec := connector.Record(ctx)
+		out, err := t.clients().s3control().GetPublicAccessBlock(ctx, &s3control.GetPublicAccessBlockInput{AccountId: aws.String(a.ID)})
+		switch {
+		case err == nil:
+			a.pab = accountPublicAccessBlockDoc{Exists: true, Configuration: out.PublicAccessBlockConfiguration}
+		case isCode(err, "NoSuchPublicAccessBlockConfiguration"):
+			err = nil
+		default:
+			err = fmt.Errorf("could not get the account public access block: %w", err)
+		}
+		a.pabExchanges, a.pabErr = rec.Exchanges(), err
+	})
+	return a.pab, a.pabExchanges, a.pabErr
 }
 
 // bucketRef is a bucket as ListBuckets returns it.

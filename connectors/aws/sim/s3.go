@@ -74,12 +74,13 @@ func (s *Sim) getBucketEncryption(w http.ResponseWriter, c *call) {
 	if !ok {
 		return
 	}
-	if isData(b) && c.account.has("bucket_unencrypted", "") {
-		s.writeError(w, c, http.StatusNotFound, "ServerSideEncryptionConfigurationNotFoundError", "The server side encryption configuration was not found")
-		return
-	}
+	// Every bucket has default encryption since January 2023 (at least SSE-S3); the defect
+	// bucket_unencrypted leaves the backup bucket on SSE-S3 where SSE-KMS is expected.
 	rule := el("ApplyServerSideEncryptionByDefault", leaf("SSEAlgorithm", "aws:kms"), leaf("KMSMasterKeyID", "arn:aws:kms:"+b.region+":"+c.account.ID+":key/"+s.id("s3key", b.name))) +
 		leaf("BucketKeyEnabled", true)
+	if b.idx == 1 && c.account.has("bucket_unencrypted", "") {
+		rule = el("ApplyServerSideEncryptionByDefault", leaf("SSEAlgorithm", "AES256")) + leaf("BucketKeyEnabled", false)
+	}
 	writeXML(w, `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+el("Rule", rule)+`</ServerSideEncryptionConfiguration>`)
 }
 

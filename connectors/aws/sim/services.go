@@ -14,7 +14,7 @@ func init() {
 	register("guardduty", map[string]handlerFunc{"ListDetectors": (*Sim).listDetectors, "GetDetector": (*Sim).getDetector})
 	register("securityhub", map[string]handlerFunc{"DescribeHub": (*Sim).describeHub, "GetEnabledStandards": (*Sim).getEnabledStandards})
 	register("access-analyzer", map[string]handlerFunc{"ListAnalyzers": (*Sim).listAnalyzers})
-	register("rds", map[string]handlerFunc{"DescribeDBInstances": (*Sim).describeDBInstances})
+	register("rds", map[string]handlerFunc{"DescribeDBInstances": (*Sim).describeDBInstances, "DescribeDBClusters": (*Sim).describeDBClusters})
 	register("backup", map[string]handlerFunc{"ListBackupPlans": (*Sim).listBackupPlans, "ListBackupSelections": (*Sim).listBackupSelections, "ListBackupVaults": (*Sim).listBackupVaults})
 	register("kms", map[string]handlerFunc{"ListKeys": (*Sim).listKeys, "DescribeKey": (*Sim).describeKey, "GetKeyRotationStatus": (*Sim).getKeyRotationStatus})
 	register("inspector2", map[string]handlerFunc{"BatchGetAccountStatus": (*Sim).batchGetAccountStatus})
@@ -53,6 +53,23 @@ func (s *Sim) describeTrails(w http.ResponseWriter, c *call) {
 		shadows = true
 	}
 	trails := []map[string]any{}
+	if a.has("org_trail_member", "") {
+		// A member account of an organisation trail has no trail of its own; it sees the
+		// management account's trail as a shadow trail only.
+		if shadows {
+			mgmt := s.accounts[0].ID
+			trails = append(trails, map[string]any{
+				"Name": "organization-trail", "S3BucketName": "org-logs-" + mgmt, "IncludeGlobalServiceEvents": true,
+				"IsMultiRegionTrail": true, "HomeRegion": s.homeRegion(), "TrailARN": "arn:aws:cloudtrail:" + s.homeRegion() + ":" + mgmt + ":trail/organization-trail",
+				"LogFileValidationEnabled": true, "HasCustomEventSelectors": false, "HasInsightSelectors": false, "IsOrganizationTrail": true,
+				"KmsKeyId":                  "arn:aws:kms:" + s.homeRegion() + ":" + mgmt + ":key/" + s.id("orgtrailkey", mgmt),
+				"CloudWatchLogsLogGroupArn": "arn:aws:logs:" + s.homeRegion() + ":" + mgmt + ":log-group:org-cloudtrail:*",
+				"CloudWatchLogsRoleArn":     "arn:aws:iam::" + mgmt + ":role/CloudTrailToCloudWatch",
+			})
+		}
+		writeJSON(w, c, map[string]any{"trailList": trails})
+		return
+	}
 	if c.region == s.homeRegion() || (shadows && !weak) {
 		t := map[string]any{
 			"Name": "management-events", "S3BucketName": "logs-" + a.ID, "IncludeGlobalServiceEvents": true,
@@ -191,7 +208,27 @@ func (s *Sim) describeDBInstances(w http.ResponseWriter, c *call) {
 	if enc {
 		db += leaf("KmsKeyId", "arn:aws:kms:"+c.region+":"+a.ID+":key/"+s.id("rdskey", a.ID, c.region))
 	}
-	writeQuery(w, c, list("DBInstances", "DBInstance", []string{db}))
+	// An Aurora instance reports MultiAZ false: its cluster spans the zones.
+	aurora := leaf("DBInstanceIdentifier", "reports-1-"+c.region) + leaf("DBInstanceClass", "db.r6g.large") + leaf("Engine", "aurora-postgresql") +
+		leaf("DBInstanceStatus", "available") + leaf("StorageEncrypted", enc) + leaf("BackupRetentionPeriod", max(retention, 1)) +
+		leaf("MultiAZ", false) + leaf("DBClusterIdentifier", "reports-"+c.region) +
+		leaf("DBInstanceArn", "arn:aws:rds:"+c.region+":"+a.ID+":db:reports-1-"+c.region) + leaf("PubliclyAccessible", false)
+	writeQuery(w, c, list("DBInstances", "DBInstance", []string{db, aurora}))
+}
+
+func (s *Sim) describeDBClusters(w http.ResponseWriter, c *call) {
+	a := c.account
+	multiAZ := !a.has("rds_no_backups", c.region)
+	zones := []string{esc(c.region + "a")}
+	if multiAZ {
+		zones = append(zones, esc(c.region+"b"))
+	}
+	cl := leaf("DBClusterIdentifier", "reports-"+c.region) + leaf("Engine", "aurora-postgresql") + leaf("Status", "available") +
+		leaf("MultiAZ", multiAZ) + leaf("StorageEncrypted", !a.has("rds_unencrypted", c.region)) + leaf("BackupRetentionPeriod", 7) +
+		leaf("DBClusterArn", "arn:aws:rds:"+c.region+":"+a.ID+":cluster:reports-"+c.region) +
+		list("AvailabilityZones", "AvailabilityZone", zones) +
+		list("DBClusterMembers", "DBClusterMember", []string{leaf("DBInstanceIdentifier", "reports-1-"+c.region) + leaf("IsClusterWriter", true)})
+	writeQuery(w, c, list("DBClusters", "DBCluster", []string{cl}))
 }
 
 func (s *Sim) planID(c *call) string { return s.id("plan", c.account.ID, c.region) }

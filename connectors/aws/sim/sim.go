@@ -64,13 +64,18 @@ type Options struct {
 	Now time.Time
 }
 
-// DemoDefects are the deliberate failures of the default organisation: production has
-// an unencrypted bucket, development has root access keys, SSH open to the world and no
+// DemoDefects are the deliberate failures of the default organisation: production keeps
+// its backup bucket on SSE-S3 instead of SSE-KMS, development has root access keys, SSH open to the world and no
 // GuardDuty in eu-west-1.
 var DemoDefects = map[int][]string{
 	1: {"bucket_unencrypted"},
 	2: {"root_access_keys", "sg_ssh_open", "no_guardduty@eu-west-1"},
 }
+
+// Cases are configurations the simulator models that are not defects but that rules must
+// judge right; name them in Defects like a defect. org_trail_member: the account has no
+// trail of its own and is covered by the management account's organisation trail.
+var Cases = []string{"org_trail_member"}
 
 // AllDefects lists every defect the simulator knows; each makes the rules of one evidence
 // item fail.
