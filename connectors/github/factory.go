@@ -15,7 +15,7 @@ import (
 )
 
 // Version is recorded in every envelope; bump it when a document changes shape.
-const Version = "2"
+const Version = "2.0.0"
 
 // Factory creates github connectors. The zero value is ready to use.
 type Factory struct {
