@@ -5,6 +5,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,5 +142,41 @@ func TestRuleCases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRulesRationale: every mapping of every shipped rule says why the evidence shows the
+// control operating, and the mappings found not to hold stay removed.
+func TestRulesRationale(t *testing.T) {
+	rs, err := controls.ParseRules("connectors/aws/rules.yaml", rulesYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removed because the evidence does not show the control operating.
+	removed := map[string][]string{
+		"A.8.11": nil,                                                                      // data masking: encryption at rest does not mask data (any rule)
+		"A.8.3":  {"aws.s3.bucket_versioning.log_and_backup_buckets"},                      // versioning is recovery, not access restriction
+		"A.8.10": {"aws.s3.bucket_versioning.log_and_backup_buckets"},                      // versioning keeps data; it is not deletion
+		"A.5.16": {"aws.config.recorders.recording", "aws.config.recorders.all_resources"}, // a resource recorder manages no identities
+		"A.5.22": {"aws.config.recorders.recording", "aws.config.recorders.all_resources"}, // nor supplier services
+		"A.5.15": {"aws.organizations.membership.all_features"},                            // SCPs are not collected
+		"A.5.5":  {"aws.account.security_contact.registered"},                              // AWS is no authority
+	}
+	for _, r := range rs.Rules() {
+		if len(r.Controls["iso27001-2022"]) == 0 {
+			t.Errorf("rule %s maps to no ISO control", r.ID)
+		}
+		for fw, ids := range r.Controls {
+			for _, id := range ids {
+				if strings.TrimSpace(r.Rationale[fw][id]) == "" {
+					t.Errorf("rule %s: %s %s has no rationale", r.ID, fw, id)
+				}
+			}
+		}
+		for id, rules := range removed {
+			if slices.Contains(r.Controls["iso27001-2022"], id) && (rules == nil || slices.Contains(rules, r.ID)) {
+				t.Errorf("rule %s maps to %s again", r.ID, id)
+			}
+		}
 	}
 }
