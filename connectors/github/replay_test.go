@@ -141,10 +141,16 @@ const replayRepo = "github:octocat/Hello-World"
 // none apply (empty listings).
 func TestReplayBranchProtectionExample(t *testing.T) {
 	empty := replayAnswer{http.StatusOK, json.RawMessage(`[]`)}
-	_, results := replayCollect(t, map[string]replayAnswer{
+	arts, results := replayCollect(t, map[string]replayAnswer{
 		"repos/get-repo-rulesets": empty,
 		"repos/get-branch-rules":  empty,
 	})
+	// Every other operation answers with GitHub's own example: all of them decode.
+	for _, a := range arts {
+		if a.Status.IsGap() {
+			t.Errorf("GitHub's example for %s %s became a gap (%s): %s", a.Kind, a.Subject, a.Status, a.Error)
+		}
+	}
 	checkVerdicts(t, results, []replayVerdict{
 		{rule: "github.repo.default_branch_protected", subject: replayRepo, want: controls.Pass},
 		{rule: "github.repo.default_branch_reviews_required", subject: replayRepo, want: controls.Pass},
@@ -294,4 +300,26 @@ func TestReplayRoles(t *testing.T) {
 	if admins, _ := d["admins"].([]any); len(admins) != 1 || admins[0] != "octocat" {
 		t.Errorf("admins %v, want [octocat] from role_name", d["admins"])
 	}
+}
+
+// TestReplayRecordedProtection: Octokit's recording of a branch protected with one
+// approving review that dismisses stale ones, strict status check foo/bar, administrators
+// included, no code-owner review and no signatures (as answered by PUT, the same resource
+// GET returns), with no rulesets.
+func TestReplayRecordedProtection(t *testing.T) {
+	empty := replayAnswer{http.StatusOK, json.RawMessage(`[]`)}
+	_, results := replayCollect(t, map[string]replayAnswer{
+		"repos/get-branch-protection": recorded(t, "branch-protection-2.json"),
+		"repos/get-repo-rulesets":     empty,
+		"repos/get-branch-rules":      empty,
+	})
+	checkVerdicts(t, results, []replayVerdict{
+		{rule: "github.repo.default_branch_reviews_required", subject: replayRepo, want: controls.Pass},
+		{rule: "github.repo.default_branch_stale_reviews_dismissed", subject: replayRepo, want: controls.Pass},
+		{rule: "github.repo.default_branch_code_owner_review", subject: replayRepo, want: controls.Fail},
+		{rule: "github.repo.default_branch_status_checks", subject: replayRepo, want: controls.Pass},
+		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Pass},
+		{rule: "github.repo.default_branch_no_force_push_or_deletion", subject: replayRepo, want: controls.Pass},
+		{rule: "github.repo.default_branch_signed_commits", subject: replayRepo, want: controls.Fail},
+	})
 }
