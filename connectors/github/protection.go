@@ -369,6 +369,9 @@ func (col *collector) repoRulesets(ctx context.Context, owner, repo, branch stri
 			ctx, rec := connector.Record(ctx)
 			var d ruleset
 			_, err := col.getJSON(ctx, fmt.Sprintf("%s/%d?includes_parents=true", base, r.ID), &d)
+			if err == nil && d.ID != r.ID {
+				err = fmt.Errorf("GitHub answered ruleset %d when asked for ruleset %d", d.ID, r.ID)
+			}
 			return &d, rec.Exchanges(), err
 		}
 		var d *ruleset

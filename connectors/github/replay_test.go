@@ -65,6 +65,10 @@ func serveReplay(t *testing.T, answers map[string]replayAnswer) *httptest.Server
 		body := a.body
 		if body == nil {
 			body = op.example(fmt.Sprint(a.status), "file")
+			if op.OperationID == "repos/get-repo-ruleset" {
+				// GitHub has one ruleset example; answer it for the ruleset asked for.
+				body = withID(t, body, path[strings.LastIndex(path, "/")+1:])
+			}
 		}
 		w.WriteHeader(a.status)
 		if a.status != http.StatusNoContent {
@@ -183,8 +187,12 @@ func TestReplayRulesetExamples(t *testing.T) {
 	checkVerdicts(t, results, []replayVerdict{
 		// A ruleset with a bypass team is a bypass, whatever its rules are.
 		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Fail, failing: "ruleset:42 Team 234"},
+		{rule: "github.repo.default_branch_no_bypass", subject: replayRepo, want: controls.Fail, failing: "ruleset:73 Team 234"},
 		{rule: "github.repo.default_branch_no_force_push_or_deletion", subject: replayRepo, want: controls.Fail},
 	})
+	if e := doc(t, arts, kindEffectiveProtection, replayRepo); len(e["undocumented_values"].([]any)) != 2 {
+		t.Errorf("the listing's enforcement \"enabled\" is not recorded: %v", e["undocumented_values"])
+	}
 	d := doc(t, arts, kindBranchProtection, replayRepo)
 	if d["protected"] != false || d["reason"] != "Branch not protected" {
 		t.Errorf("classic protection from the recorded 404: %v", d)
@@ -209,6 +217,18 @@ func TestReplayRecordedResponses(t *testing.T) {
 		{rule: "github.repo.default_branch_protected", subject: replayRepo, want: controls.Fail},
 		{rule: "github.repo.admins_limited", subject: replayRepo, want: controls.Pass},
 	})
+}
+
+// withID returns a JSON object with its "id" replaced.
+func withID(t *testing.T, body json.RawMessage, id string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Error(err)
+		return body
+	}
+	m["id"] = json.RawMessage(id)
+	b, _ := json.Marshal(m)
+	return b
 }
 
 // withoutField returns a documented example with one top-level field removed.
@@ -272,6 +292,8 @@ func TestReplayDocumentedStatuses(t *testing.T) {
 		{"secret scanning 503", map[string]replayAnswer{"secret-scanning/list-alerts-for-org": {503, unavailable}}, kindSecretScanAlerts, "github:octocat", evidence.StatusFailed},
 		{"protection 404 Branch not found", map[string]replayAnswer{"repos/get-branch-protection": {404,
 			json.RawMessage(`{"message":"Branch not found","documentation_url":"https://docs.github.com/rest","status":"404"}`)}}, kindBranchProtection, replayRepo, evidence.StatusFailed},
+		{"a ruleset answered for another id", map[string]replayAnswer{"repos/get-repo-ruleset": {http.StatusOK,
+			loadReference(t).byID(t, "repos/get-repo-ruleset").example("200", "")}}, kindRulesets, replayRepo, evidence.StatusFailed},
 		{"effective protection after 404 Branch not found", map[string]replayAnswer{"repos/get-branch-protection": {404,
 			json.RawMessage(`{"message":"Branch not found","status":"404"}`)}}, kindEffectiveProtection, replayRepo, evidence.StatusFailed},
 	} {
