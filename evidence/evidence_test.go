@@ -52,9 +52,13 @@ func TestDecodeStrict(t *testing.T) {
 		A int `json:"a"`
 	}
 	type doc struct {
-		X  string `json:"x"`
-		In inner  `json:"in"`
-		L  []any  `json:"l"`
+		X  string         `json:"x"`
+		In inner          `json:"in"`
+		L  []any          `json:"l"`
+		Ls []inner        `json:"ls"`
+		M  map[string]int `json:"m"`
+		P  *inner         `json:"p"`
+		K  string         `json:"kind"`
 	}
 	for _, tc := range []struct {
 		name, in, wantErr string
@@ -77,6 +81,15 @@ func TestDecodeStrict(t *testing.T) {
 		{"truncated string", `{"x":"1`, "unexpected EOF"},
 		{"syntax error", `{"x":"1",}`, "invalid character '}'"},
 		{"wrong type", `{"x":1}`, "cannot unmarshal number"},
+		// encoding/json matches keys to fields case-insensitively; other readers do not.
+		{"keys differing only in case", `{"X":"forged","x":"1"}`, `key "X" at $ differs only in case from the field "x"`},
+		{"a key in the wrong case alone", `{"X":"1"}`, `key "X" at $ differs only in case`},
+		{"case in a nested object", `{"in":{"A":1}}`, `key "A" at $.in differs only in case`},
+		{"case in a list of objects", `{"ls":[{"a":1},{"a":1,"A":2}]}`, `key "A" at $.ls[1] differs only in case`},
+		{"case behind a pointer", `{"p":{"A":1}}`, `key "A" at $.p differs only in case`},
+		{"case folding beyond ASCII (Kelvin sign)", "{\"\u212aind\":\"x\"}", "differs only in case from the field \"kind\""},
+		{"map keys are data", `{"m":{"A":1,"a":2}}`, ""},
+		{"untyped objects are data", `{"l":[{"K":1,"k":2}]}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var v doc
@@ -162,5 +175,15 @@ func TestEnvelopeValidate(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestDecodeStrictEnvelopeCase: a signed run manifest's envelope whose kind is given twice,
+// as "Kind" and "kind", is refused (encoding/json would read one, jq the other).
+func TestDecodeStrictEnvelopeCase(t *testing.T) {
+	var e Envelope
+	in := `{"kind":"aws.forged","Kind":"aws.iam.password_policy","subject":"s"}`
+	if err := DecodeStrict([]byte(in), &e); err == nil || !strings.Contains(err.Error(), `key "Kind" at $ differs only in case from the field "kind"`) {
+		t.Fatalf("DecodeStrict: %v", err)
 	}
 }

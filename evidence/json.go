@@ -2,12 +2,16 @@ package evidence
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -19,7 +23,7 @@ import (
 // and rejects trailing data) and then decoded once; run manifests hold one envelope per
 // artefact, so this is on the hot path of verifying a bundle.
 func DecodeStrict(data []byte, v any) error {
-	if err := CheckDuplicateKeys(data); err != nil {
+	if err := checkKeys(data, shapeOf(reflect.TypeOf(v))); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -46,12 +50,19 @@ func DecodeStrict(data []byte, v any) error {
 //
 // It is one pass over the bytes, and allocates nothing when keys have no escapes and
 // objects have up to 16 keys (json.Decoder.Token, used before, allocated per token).
-func CheckDuplicateKeys(data []byte) error {
+func CheckDuplicateKeys(data []byte) error { return checkKeys(data, nil) }
+
+// checkKeys is CheckDuplicateKeys that also refuses, in the objects that decode into a
+// struct of shape, a key that names a field only case-insensitively. encoding/json takes
+// "Kind" for the field "kind" (and the last of "kind" and "Kind" wins), while jq, Python
+// and every other reader see two different keys: two readers of the same signed bytes would
+// disagree on the field's value.
+func checkKeys(data []byte, shape *keyShape) error {
 	s := scanners.Get().(*dupScanner)
 	defer s.release()
 	s.data = data
 	s.skipSpace()
-	if err := s.value(); err != nil {
+	if err := s.value(shape); err != nil {
 		return err
 	}
 	s.skipSpace()
@@ -114,15 +125,15 @@ func (s *dupScanner) skipSpace() {
 	}
 }
 
-func (s *dupScanner) value() error {
+func (s *dupScanner) value(shape *keyShape) error {
 	if s.pos >= len(s.data) {
 		return errTruncated
 	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
-		return s.object()
+		return s.object(shape)
 	case c == '[':
-		return s.array()
+		return s.array(shape)
 	case c == '"':
 		_, _, err := s.str()
 		return err
@@ -149,7 +160,7 @@ func (s *dupScanner) push(obj bool) error {
 	return nil
 }
 
-func (s *dupScanner) object() error {
+func (s *dupScanner) object(shape *keyShape) error {
 	if err := s.push(true); err != nil {
 		return err
 	}
@@ -177,6 +188,16 @@ func (s *dupScanner) object() error {
 		if err := s.addKey(f, key); err != nil {
 			return err
 		}
+		var child *keyShape
+		if shape != nil {
+			if shape.fields == nil {
+				child = shape.elem // a map: any key
+			} else if sh, ok := shape.fields[string(key)]; ok {
+				child = sh
+			} else if name, ok := shape.folded[foldKey(key)]; ok {
+				return fmt.Errorf("key %q at %s differs only in case from the field %q (readers would disagree on its value)", key, s.path(), name)
+			}
+		}
 		s.skipSpace()
 		if s.pos >= len(s.data) {
 			return errTruncated
@@ -186,7 +207,7 @@ func (s *dupScanner) object() error {
 		}
 		s.pos++
 		s.skipSpace()
-		if err := s.value(); err != nil {
+		if err := s.value(child); err != nil {
 			return err
 		}
 		s.skipSpace()
@@ -236,7 +257,11 @@ func (s *dupScanner) addKey(f int, key []byte) error {
 	return nil
 }
 
-func (s *dupScanner) array() error {
+func (s *dupScanner) array(shape *keyShape) error {
+	var elem *keyShape
+	if shape != nil {
+		elem = shape.elem
+	}
 	if err := s.push(false); err != nil {
 		return err
 	}
@@ -247,7 +272,7 @@ func (s *dupScanner) array() error {
 		return nil
 	}
 	for {
-		if err := s.value(); err != nil {
+		if err := s.value(elem); err != nil {
 			return err
 		}
 		s.skipSpace()
@@ -410,6 +435,11 @@ func quoteChar(c byte) string {
 
 // duplicate builds the error for key, naming the object it is in as "$.a.b[2]".
 func (s *dupScanner) duplicate(key []byte) error {
+	return fmt.Errorf("duplicate key %q at %s", key, s.path())
+}
+
+// path renders where the scanner is, as $.key[index]…, up to the current object.
+func (s *dupScanner) path() []byte {
 	path := make([]byte, 0, 64)
 	path = append(path, '$')
 	for i, fr := range s.frames[:len(s.frames)-1] {
@@ -422,7 +452,7 @@ func (s *dupScanner) duplicate(key []byte) error {
 			path = append(path, ']')
 		}
 	}
-	return fmt.Errorf("duplicate key %q at %s", key, path)
+	return path
 }
 
 // unquoteKey returns the key as encoding/json reads it. raw is what is inside the
@@ -441,4 +471,107 @@ func unquoteKey(raw []byte) []byte {
 		return raw
 	}
 	return []byte(key)
+}
+
+// keyShape is what encoding/json decodes an object into, as far as its keys matter: the
+// exact names of a struct's fields (and their folds), or, for a map, slice, array or
+// pointer, the shape of its elements. nil: anything (an Unmarshaler, an interface).
+type keyShape struct {
+	fields map[string]*keyShape // a struct: its JSON names
+	folded map[string]string    // a struct: its JSON names by foldKey
+	elem   *keyShape            // a map, slice, array or pointer
+}
+
+var shapes sync.Map // reflect.Type → *keyShape
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// shapeOf returns the key shape of values of type t, built once per type.
+func shapeOf(t reflect.Type) *keyShape {
+	if t == nil {
+		return nil
+	}
+	if sh, ok := shapes.Load(t); ok {
+		return sh.(*keyShape)
+	}
+	sh := buildShape(t, map[reflect.Type]*keyShape{})
+	shapes.Store(t, sh)
+	return sh
+}
+
+func buildShape(t reflect.Type, building map[reflect.Type]*keyShape) *keyShape {
+	if sh, ok := building[t]; ok {
+		return sh // a recursive type: the shape being built
+	}
+	if t.Kind() != reflect.Pointer && (t.Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(jsonUnmarshaler) ||
+		t.Implements(textUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return buildShape(t.Elem(), building)
+	case reflect.Slice, reflect.Array, reflect.Map:
+		sh := &keyShape{}
+		building[t] = sh
+		sh.elem = buildShape(t.Elem(), building)
+		if sh.elem == nil && t.Kind() != reflect.Map {
+			return nil
+		}
+		return sh
+	case reflect.Struct:
+		sh := &keyShape{fields: map[string]*keyShape{}, folded: map[string]string{}}
+		building[t] = sh
+		addFields(sh, t, building)
+		return sh
+	}
+	return nil
+}
+
+// addFields adds the JSON names of t's fields to sh as encoding/json names them, embedded
+// structs without a name flattened into their parent.
+func addFields(sh *keyShape, t reflect.Type, building map[reflect.Type]*keyShape) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			addFields(sh, ft, building)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if _, ok := sh.fields[name]; ok {
+			continue
+		}
+		sh.fields[name] = buildShape(f.Type, building)
+		sh.folded[foldKey([]byte(name))] = name
+	}
+}
+
+// foldKey maps a key to the same string as every key that encoding/json (and
+// bytes.EqualFold) takes for the same field: each rune to the smallest of its case folds.
+func foldKey(key []byte) string {
+	var b strings.Builder
+	for _, r := range string(key) {
+		low := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			low = min(low, f)
+		}
+		b.WriteRune(low)
+	}
+	return b.String()
 }
