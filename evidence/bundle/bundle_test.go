@@ -118,26 +118,7 @@ func TestVerifyTrust(t *testing.T) {
 // and (if installed) Info-ZIP's unzip.
 func TestZip64EntryCount(t *testing.T) {
 	const n = 70_000
-	path := filepath.Join(t.TempDir(), "many.zip")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw, err := newZipWriter(out, t.TempDir(), day0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < n; i++ {
-		data := []byte(strconv.Itoa(i))
-		if err := zw.add(zipHeader{name: fmt.Sprintf("top/raw/%06d", i), method: methodStore, crc: crc32.ChecksumIEEE(data),
-			size: uint64(len(data)), comp: uint64(len(data))}, bytes.NewReader(data)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.close(); err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
+	path := manyEntries(t, n)
 	data := readFile(t, path)
 	var problems []string
 	a, err := readArchive(bytes.NewReader(data), int64(len(data)), DefaultLimits, func(p, m string) { problems = append(problems, p+": "+m) })
@@ -168,6 +149,33 @@ func TestZip64EntryCount(t *testing.T) {
 			t.Errorf("unzip -t: %v\n%s", err, out)
 		}
 	}
+}
+
+// manyEntries writes an archive of n tiny stored entries top/raw/000000… as the writer
+// lays them out.
+func manyEntries(t testing.TB, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "many.zip")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	zw, err := newZipWriter(out, t.TempDir(), day0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		data := []byte(strconv.Itoa(i))
+		if err := zw.add(zipHeader{name: fmt.Sprintf("top/raw/%06d", i), method: methodStore, crc: crc32.ChecksumIEEE(data),
+			size: uint64(len(data)), comp: uint64(len(data))}, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestUnzipReadsBundles checks a real bundle with Info-ZIP's unzip, which auditors use.

@@ -29,6 +29,9 @@
 // de-duplicate) — manifest.json's artefact list, SHA256SUMS and the zip central directory are
 // spooled to temporary files. Reading (Verify) parses the zip itself, refuses anything unsafe
 // before reading a byte of content, and verifies straight from the archive without extracting.
+// It accepts only the writer's own layout, byte for byte (zipwrite.go's localHeader,
+// centralRecord and endRecords), so that no zip reader can find in an accepted bundle a file
+// the verifier did not check.
 package bundle
 
 // Names of the files at the top of a bundle.

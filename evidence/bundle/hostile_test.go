@@ -82,32 +82,9 @@ func deflate(t testing.TB, data []byte) []byte {
 }
 
 // zip64End returns an archive of cdSize zero bytes (its "central directory", at offset 0)
-// and a zip64 end record, locator and end record declaring count entries.
+// and the end records declaring count entries.
 func zip64End(count, cdSize uint64) []byte {
-	b := make(leBuf, cdSize, cdSize+200)
-	b.u32(sigEOCD64)
-	b.u64(eocd64Len - 12)
-	b.u16(45)
-	b.u16(45)
-	b.u32(0)
-	b.u32(0)
-	b.u64(count)
-	b.u64(count)
-	b.u64(cdSize)
-	b.u64(0)
-	b.u32(sigLocator64)
-	b.u32(0)
-	b.u64(cdSize)
-	b.u32(1)
-	b.u32(sigEOCD)
-	b.u16(0)
-	b.u16(0)
-	b.u16(max16)
-	b.u16(max16)
-	b.u32(max32)
-	b.u32(max32)
-	b.u16(0)
-	return b
+	return endRecords(make(leBuf, cdSize, cdSize+200), count, cdSize, 0)
 }
 
 func TestHostileArchives(t *testing.T) {

@@ -152,10 +152,15 @@ type verifier struct {
 
 // Verify checks the bundle in r (size bytes) straight from the archive, extracting nothing:
 //
-//  1. the archive is safe: no unsafe names (traversal, absolute, backslashes, control
-//     characters), no links or special files, no duplicate names (also case-insensitively),
-//     no entries outside one top folder, sizes and ratios within Limits (zip bombs),
-//     local headers that agree with the central directory, no overlapping entries;
+//  1. the archive is safe and reads the same in every zip reader: no unsafe names
+//     (traversal, absolute, backslashes, control characters, names Windows reads as
+//     another name or a device), no links or special files, no duplicate names (also
+//     case-insensitively), no entries outside one top folder, sizes and ratios within
+//     Limits (zip bombs); and every byte laid out exactly as the writer lays it out (local
+//     headers, data, central directory and end records in order, nothing before, between
+//     or after them, no data descriptors, comments or extra fields the writer does not
+//     write), so unzip, Python's zipfile, Java's ZipInputStream and archive/zip extract
+//     the files verified and nothing else;
 //  2. SHA256SUMS is signed by the pinned key in both formats (DER and SSHSIG, namespace
 //     exhibit-bundle), and the bundle's signing.pub and allowed_signers hold that key;
 //  3. the files are exactly those SHA256SUMS lists (none missing, none added) and every

@@ -19,17 +19,19 @@ import (
 // entry is one file of an archive as its central directory describes it, checked against
 // its local header.
 type entry struct {
-	name   string
-	method uint16
-	flags  uint16
-	crc    uint32
-	comp   uint64
-	size   uint64
-	header uint64 // offset of the local header
-	data   uint64 // offset of the data
-	dir    bool
-	sum    [32]byte // expected SHA-256 (from SHA256SUMS)
-	listed bool     // named in SHA256SUMS
+	name    string
+	method  uint16
+	flags   uint16
+	crc     uint32
+	comp    uint64
+	size    uint64
+	dosTime uint16
+	dosDate uint16
+	header  uint64 // offset of the local header
+	data    uint64 // offset of the data
+	dir     bool
+	sum     [32]byte // expected SHA-256 (from SHA256SUMS)
+	listed  bool     // named in SHA256SUMS
 }
 
 // archive is a parsed zip archive: its entries sorted by name.
@@ -52,6 +54,15 @@ func formatErr(format string, args ...any) error {
 // every entry's local header, and reports unsafe or inconsistent entries through add. It
 // reads no content. It returns a *formatError when the archive cannot be read as a zip at
 // all, and other errors for I/O failures.
+//
+// Every byte of the archive must be accounted for, laid out exactly as zipWriter writes it:
+// the entries from offset 0, each local header followed by its data and immediately by the
+// next local header; then the central directory, its records in the same order; then the
+// end records. Each header and record must be byte for byte what the writer would write for
+// the entry (localHeader, centralRecord, endRecords). So no reader, whether it starts from
+// the end record, the zip64 end record or the first local header (a streaming reader),
+// whether it trusts local headers, data descriptors or central records, finds anything
+// else: no prepended or appended data, no entry hidden in a gap, no second file list.
 func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg string)) (*archive, error) {
 	if size < eocdLen {
 		return nil, formatErr("not a zip archive: %d bytes", size)
@@ -67,6 +78,9 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 		return nil, formatErr("not a zip archive: no end of central directory record")
 	}
 	le := binary.LittleEndian
+	if n := le.Uint16(eocd[20:]); n != 0 {
+		return nil, formatErr("the end record declares a %d-byte comment that the archive does not hold; bundles have no comment", n)
+	}
 	disk, cdDisk := le.Uint16(eocd[4:]), le.Uint16(eocd[6:])
 	count := uint64(le.Uint16(eocd[10:]))
 	cdSize := uint64(le.Uint32(eocd[12:]))
@@ -75,6 +89,7 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 		return nil, formatErr("multi-volume zip archives are not supported")
 	}
 	cdEnd := uint64(size - eocdLen)
+	zip64 := false
 	// A zip64 end record comes with a locator right before the end record.
 	if size >= eocdLen+locator64Len {
 		var loc [locator64Len]byte
@@ -102,8 +117,16 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 			if le.Uint32(rec[16:]) != 0 || le.Uint32(rec[20:]) != 0 || le.Uint64(rec[24:]) != le.Uint64(rec[32:]) {
 				return nil, formatErr("multi-volume zip64 archives are not supported")
 			}
-			count, cdSize, cdOff = le.Uint64(rec[32:]), le.Uint64(rec[40:]), le.Uint64(rec[48:])
+			// Readers that do not know zip64, or that take a field of the end record when
+			// it is not the overflow marker, use the end record: it must describe the same
+			// central directory.
+			count64, size64, off64 := le.Uint64(rec[32:]), le.Uint64(rec[40:]), le.Uint64(rec[48:])
+			if !sameOrMarker(count, count64, max16) || !sameOrMarker(cdSize, size64, max32) || !sameOrMarker(cdOff, off64, max32) {
+				return nil, formatErr("the end record (%d entries, %d bytes at offset %d) and the zip64 end record (%d entries, %d bytes at offset %d) describe different central directories: readers would list different files", count, cdSize, cdOff, count64, size64, off64)
+			}
+			count, cdSize, cdOff = count64, size64, off64
 			cdEnd = off
+			zip64 = true
 		}
 	}
 	if count > uint64(lim.MaxEntries) {
@@ -115,11 +138,30 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 	if cdSize < count*centralLen || cdSize > count*(centralLen+3*max16) {
 		return nil, formatErr("the central directory size %d does not fit %d entries", cdSize, count)
 	}
+	// The end records are exactly those the writer writes for this central directory.
+	want := endRecords(nil, count, cdSize, cdOff)
+	got := make([]byte, min(uint64(size)-cdEnd, uint64(len(want))+1))
+	if _, err := r.ReadAt(got, int64(cdEnd)); err != nil {
+		return nil, fmt.Errorf("could not read the archive: %w", err)
+	}
+	if !bytes.Equal(got, want) {
+		needed := len(want) > eocdLen
+		switch {
+		case zip64 && !needed:
+			return nil, formatErr("the archive has a zip64 end record it does not need; bundles have one only when a field overflows the end record")
+		case !zip64 && needed:
+			return nil, formatErr("the end record's fields overflow but the archive has no zip64 end record")
+		default:
+			return nil, formatErr("the end records are not as Exhibit writes them (%s)", firstDiff(got, want))
+		}
+	}
 
 	a := &archive{r: r, lim: lim, entries: make([]entry, 0, min(count, 1<<16))}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, int64(cdOff), int64(cdSize)), 64<<10)
 	var fixed [centralLen]byte
-	var total uint64
+	var total, next uint64 // next: where the writer would have put this entry's local header
+	var rec leBuf
+	lay := layout{add: add}
 	for i := uint64(0); i < count; i++ {
 		if _, err := io.ReadFull(br, fixed[:]); err != nil {
 			return nil, formatErr("central directory entry %d is truncated", i)
@@ -128,12 +170,14 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 			return nil, formatErr("central directory entry %d has a bad signature", i)
 		}
 		e := entry{
-			flags:  le.Uint16(fixed[8:]),
-			method: le.Uint16(fixed[10:]),
-			crc:    le.Uint32(fixed[16:]),
-			comp:   uint64(le.Uint32(fixed[20:])),
-			size:   uint64(le.Uint32(fixed[24:])),
-			header: uint64(le.Uint32(fixed[42:])),
+			flags:   le.Uint16(fixed[8:]),
+			method:  le.Uint16(fixed[10:]),
+			dosTime: le.Uint16(fixed[12:]),
+			dosDate: le.Uint16(fixed[14:]),
+			crc:     le.Uint32(fixed[16:]),
+			comp:    uint64(le.Uint32(fixed[20:])),
+			size:    uint64(le.Uint32(fixed[24:])),
+			header:  uint64(le.Uint32(fixed[42:])),
 		}
 		madeBy := le.Uint16(fixed[4:]) >> 8
 		nameLen, extraLen, commentLen := int(le.Uint16(fixed[28:])), int(le.Uint16(fixed[30:])), int(le.Uint16(fixed[32:]))
@@ -151,6 +195,20 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 		}
 		e.dir = strings.HasSuffix(e.name, "/")
 		a.checkEntry(&e, madeBy, external, commentLen, add)
+		rec = centralRecord(rec[:0], e.zipHeader(), e.header, e.dosTime, e.dosDate)
+		if string(rec[:centralLen]) != string(fixed[:]) || string(rec[centralLen:]) != string(buf) {
+			lay.entry(e.name, "its central directory record is not as Exhibit writes it ("+firstDiff(append(fixed[:], buf...), rec)+")")
+		}
+		switch {
+		case e.header == next:
+		case i == 0:
+			lay.archive(fmt.Sprintf("%d bytes before the first entry belong to no entry (prepended data)", e.header))
+		case e.header > next:
+			lay.archive(fmt.Sprintf("%d bytes at offset %d, before %q, belong to no entry (a hidden entry, a data descriptor or padding); bundles have none", e.header-next, next, printable(e.name)))
+		default:
+			lay.archive(fmt.Sprintf("the central directory lists %q out of archive order", printable(e.name)))
+		}
+		next = e.header + localHeaderLen(e.zipHeader()) + e.comp
 		if total += e.size; total < e.size {
 			total = ^uint64(0)
 		}
@@ -159,15 +217,74 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, formatErr("the central directory has data after its %d entries", count)
 	}
+	if next != cdOff && count > 0 {
+		lay.archive(fmt.Sprintf("%d bytes between the last entry's data and the central directory belong to no entry", int64(cdOff)-int64(next)))
+	} else if count == 0 && cdOff != 0 {
+		lay.archive(fmt.Sprintf("%d bytes before the central directory belong to no entry", cdOff))
+	}
 	if limit := min(uint64(lim.MaxTotalSize), uint64(lim.MaxRatio)*uint64(size)+ratioSlack); total > limit {
 		add("", fmt.Sprintf("zip bomb: the entries declare %d bytes in total from an archive of %d bytes (limit %d)", total, size, limit))
 		return nil, formatErr("refusing to read the archive: it declares too much data")
 	}
-	if err := a.checkLocalHeaders(cdOff, add); err != nil {
+	if err := a.checkLocalHeaders(cdOff, &lay); err != nil {
 		return nil, err
 	}
+	lay.done()
 	sort.Slice(a.entries, func(i, j int) bool { return a.entries[i].name < a.entries[j].name })
 	return a, nil
+}
+
+// sameOrMarker reports whether a field of the end record agrees with the zip64 end record:
+// it holds the value, or the overflow marker when the value does not fit (as endRecords
+// writes it).
+func sameOrMarker(field, value, marker uint64) bool {
+	if value >= marker {
+		return field == marker
+	}
+	return field == value
+}
+
+// firstDiff names the first byte where got differs from want.
+func firstDiff(got, want []byte) string {
+	for i := 0; i < len(got) && i < len(want); i++ {
+		if got[i] != want[i] {
+			return fmt.Sprintf("byte %d is 0x%02x, not 0x%02x", i, got[i], want[i])
+		}
+	}
+	return fmt.Sprintf("%d bytes, not %d", len(got), len(want))
+}
+
+// layout reports departures from the writer's layout: the first few in full, then a count,
+// so an archive rewritten by another tool is refused without a problem per entry.
+type layout struct {
+	add  func(path, msg string)
+	n    int
+	more int
+}
+
+const layoutReported = 5
+
+func (l *layout) entry(name, msg string) { l.report(printable(name), msg) }
+func (l *layout) archive(msg string)     { l.report("", msg) }
+
+func (l *layout) report(path, msg string) {
+	if l.n >= layoutReported {
+		l.more++
+		return
+	}
+	l.n++
+	l.add(path, msg)
+}
+
+func (l *layout) done() {
+	if l.more > 0 {
+		l.add("", fmt.Sprintf("%d more departures from the layout Exhibit writes", l.more))
+	}
+}
+
+// zipHeader returns what the writer was given to write the entry.
+func (e *entry) zipHeader() zipHeader {
+	return zipHeader{name: e.name, method: e.method, crc: e.crc, comp: e.comp, size: e.size}
 }
 
 // findEOCD looks for an end record followed by a comment or garbage, to say why the archive
@@ -269,47 +386,45 @@ func (a *archive) checkEntry(e *entry, madeBy uint16, external uint32, commentLe
 	}
 }
 
-// checkLocalHeaders reads each entry's local header, checks that it agrees with the central
-// directory (a reader that trusts local headers must see the same name and data), finds
-// the data, and checks that no two entries share bytes (overlapping entries are how a
-// small archive expands to terabytes).
-func (a *archive) checkLocalHeaders(cdOff uint64, add func(path, msg string)) error {
+// checkLocalHeaders reads each entry's local header, checks that it is the one the writer
+// would write for the central directory record (a reader that trusts local headers must
+// see the same name, sizes and data), finds the data, and checks that no two entries share
+// bytes (overlapping entries are how a small archive expands to terabytes).
+func (a *archive) checkLocalHeaders(cdOff uint64, lay *layout) error {
 	sort.Slice(a.entries, func(i, j int) bool { return a.entries[i].header < a.entries[j].header })
 	le := binary.LittleEndian
-	var buf []byte
+	var buf, want leBuf
 	end := uint64(0)
 	for i := range a.entries {
 		e := &a.entries[i]
 		name := printable(e.name)
 		if e.header < end {
-			add(name, "the entry overlaps the previous entry's data")
+			lay.add(name, "the entry overlaps the previous entry's data")
 			return formatErr("refusing to read the archive: entries overlap")
 		}
-		need := localLen + len(e.name)
-		if e.header+uint64(need) > cdOff {
+		want = localHeader(want[:0], e.zipHeader(), e.header, e.dosTime, e.dosDate)
+		if e.header+uint64(len(want)) > cdOff {
 			return formatErr("entry %q: its local header lies outside the archive data", name)
 		}
-		buf = append(buf[:0], make([]byte, need)...)
+		buf = append(buf[:0], make([]byte, len(want))...)
 		if _, err := a.r.ReadAt(buf, int64(e.header)); err != nil {
 			return fmt.Errorf("could not read the archive: %w", err)
 		}
 		if le.Uint32(buf) != sigLocal {
 			return formatErr("entry %q: no local header at offset %d", name, e.header)
 		}
-		flags, method := le.Uint16(buf[6:]), le.Uint16(buf[8:])
 		nameLen, extraLen := int(le.Uint16(buf[26:])), uint64(le.Uint16(buf[28:]))
-		if nameLen != len(e.name) || string(buf[localLen:]) != e.name {
-			add(name, fmt.Sprintf("the local header names %q; readers would disagree on the file's name", printable(string(buf[localLen:localLen+min(nameLen, len(e.name))]))))
-		}
-		if flags != e.flags || method != e.method {
-			add(name, "the local header disagrees with the central directory (flags or method)")
-		}
-		if flags&0x8 == 0 {
-			crc, comp, size := le.Uint32(buf[14:]), uint64(le.Uint32(buf[18:])), uint64(le.Uint32(buf[22:]))
-			if crc != e.crc || (comp != e.comp && comp != max32) || (size != e.size && size != max32) {
-				add(name, "the local header disagrees with the central directory (CRC or sizes)")
+		if !bytes.Equal(buf, want) {
+			switch got := buf[localLen : localLen+min(nameLen, len(e.name))]; {
+			case nameLen != len(e.name) || string(got) != e.name:
+				lay.add(name, fmt.Sprintf("the local header names %q; readers would disagree on the file's name", printable(string(got))))
+			case le.Uint16(buf[6:])&0x8 != 0:
+				lay.entry(e.name, "the local header announces a data descriptor; bundles have none (a streaming reader would take its sizes from it)")
+			default:
+				lay.entry(e.name, "the local header disagrees with the central directory or is not as Exhibit writes it ("+firstDiff(buf, want)+")")
 			}
 		}
+		// Where a reader that follows the local header finds the data.
 		e.data = e.header + localLen + uint64(nameLen) + extraLen
 		if e.data > cdOff || cdOff-e.data < e.comp {
 			return formatErr("entry %q: its data runs past the end of the archive data", name)
@@ -324,7 +439,7 @@ func (a *archive) checkLocalHeaders(cdOff uint64, add func(path, msg string)) er
 // more than the declared size plus one byte.
 func (a *archive) open(e *entry) io.ReadCloser {
 	sr := io.NewSectionReader(a.r, int64(e.data), int64(e.comp))
-	er := &entryReader{e: e, h: crc32.NewIEEE()}
+	er := &entryReader{e: e, h: crc32.NewIEEE(), sr: sr}
 	if e.method == methodDeflate {
 		// flate reads a byte at a time from anything that is not an io.ByteReader through a
 		// 4 KiB buffer: one pread per 4 KiB. A larger buffer makes it one per 64 KiB.
@@ -354,6 +469,7 @@ var (
 )
 
 type entryReader struct {
+	sr     *io.SectionReader
 	buf    *bufio.Reader
 	e      *entry
 	r      io.Reader
@@ -380,6 +496,12 @@ func (r *entryReader) Read(p []byte) (int, error) {
 	case err == io.EOF && r.h.Sum32() != r.e.crc:
 		r.err = errors.New("its CRC-32 does not match (corrupt archive)")
 		return n, r.err
+	case err == io.EOF && r.buf != nil && r.rest() > 0:
+		// The deflate stream ended before the entry's compressed bytes: what follows it is
+		// data no reader that stops at the end of the stream looks at, and a streaming reader
+		// takes it for the next entry.
+		r.err = fmt.Errorf("%d bytes follow the end of its compressed data", r.rest())
+		return n, r.err
 	case err == io.ErrUnexpectedEOF:
 		r.err = fmt.Errorf("its compressed data is truncated after %d bytes", r.n)
 		return n, r.err
@@ -395,6 +517,12 @@ func (r *entryReader) Read(p []byte) (int, error) {
 		r.err = io.EOF
 	}
 	return n, err
+}
+
+// rest returns how many of the entry's compressed bytes the decompressor has not read.
+func (r *entryReader) rest() int64 {
+	pos, _ := r.sr.Seek(0, io.SeekCurrent) // never fails on a SectionReader
+	return r.sr.Size() - pos + int64(r.buf.Buffered())
 }
 
 func (r *entryReader) Close() error {
@@ -453,6 +581,30 @@ func unsafeName(name string, lim Limits) string {
 		case ".", "":
 			return "not normalised (empty or '.' component)"
 		}
+		if msg := windowsName(p); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// windowsName says why a path component would be extracted on Windows as something other
+// than a file of that name, or "": Windows drops a trailing dot or space (so "a.json." is
+// written over "a.json"), reserves device names whatever their extension ("CON",
+// "aux.txt" open a device), and refuses a few characters in names.
+func windowsName(p string) string {
+	switch last := p[len(p)-1]; {
+	case last == '.' || last == ' ':
+		return "ends in a dot or a space (Windows drops it, naming another file)"
+	case strings.ContainsAny(p, `<>"|?*`):
+		return `contains a character Windows does not allow in names (< > " | ? *)`
+	}
+	base, _, _ := strings.Cut(p, ".")
+	base = strings.ToUpper(strings.TrimRight(base, " "))
+	switch {
+	case base == "CON" || base == "PRN" || base == "AUX" || base == "NUL" || base == "CONIN$" || base == "CONOUT$",
+		len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) && base[3] >= '0' && base[3] <= '9':
+		return fmt.Sprintf("%q is a Windows device name (extracting it would open the device)", p)
 	}
 	return ""
 }

@@ -85,35 +85,7 @@ func (z *zipWriter) add(h zipHeader, data io.Reader) error {
 		return fmt.Errorf("zip entry name is too long: %d bytes", len(h.name))
 	}
 	offset := z.off
-	big := h.comp >= max32 || h.size >= max32
-	version := uint16(20)
-	if big || offset >= max32 {
-		version = 45
-	}
-	hdr := make(leBuf, 0, localLen+len(h.name)+20)
-	hdr.u32(sigLocal)
-	hdr.u16(version)
-	hdr.u16(0) // flags: no encryption, no data descriptor, names are ASCII
-	hdr.u16(h.method)
-	hdr.u16(z.dosTime)
-	hdr.u16(z.dosDate)
-	hdr.u32(h.crc)
-	var extra leBuf
-	if big {
-		hdr.u32(max32)
-		hdr.u32(max32)
-		extra.u16(zip64ExtraID)
-		extra.u16(16)
-		extra.u64(h.size)
-		extra.u64(h.comp)
-	} else {
-		hdr.u32(uint32(h.comp))
-		hdr.u32(uint32(h.size))
-	}
-	hdr.u16(uint16(len(h.name)))
-	hdr.u16(uint16(len(extra)))
-	hdr = append(hdr, h.name...)
-	hdr = append(hdr, extra...)
+	hdr := localHeader(nil, h, offset, z.dosTime, z.dosDate)
 	if _, err := z.out.Write(hdr); err != nil {
 		return err
 	}
@@ -125,8 +97,74 @@ func (z *zipWriter) add(h zipHeader, data io.Reader) error {
 		return fmt.Errorf("zip entry %s: wrote %d bytes, expected %d", h.name, n, h.comp)
 	}
 	z.off += uint64(len(hdr)) + h.comp
+	rec := centralRecord(nil, h, offset, z.dosTime, z.dosDate)
+	if _, err := z.cdw.Write(rec); err != nil {
+		return fmt.Errorf("could not spool the central directory: %w", err)
+	}
+	z.cdSize += uint64(len(rec))
+	z.n++
+	return nil
+}
 
-	// The central directory record names the zip64 fields that overflow, in APPNOTE order.
+// The three encoders below are the whole of the archive's structure: the reader encodes
+// what it parsed again with them and refuses any byte that differs, so an archive verifies
+// only if it is laid out exactly as this writer lays it out (see readArchive).
+
+// localHeader appends the local header of an entry written at offset. Sizes and CRC are
+// always in the header (no data descriptor); entries of 4 GiB or more carry both sizes in a
+// zip64 extra field.
+func localHeader(b leBuf, h zipHeader, offset uint64, dosTime, dosDate uint16) leBuf {
+	big := h.comp >= max32 || h.size >= max32
+	version := uint16(20)
+	if big || offset >= max32 {
+		version = 45
+	}
+	b.u32(sigLocal)
+	b.u16(version)
+	b.u16(0) // flags: no encryption, no data descriptor, names are ASCII
+	b.u16(h.method)
+	b.u16(dosTime)
+	b.u16(dosDate)
+	b.u32(h.crc)
+	if big {
+		b.u32(max32)
+		b.u32(max32)
+	} else {
+		b.u32(uint32(h.comp))
+		b.u32(uint32(h.size))
+	}
+	b.u16(uint16(len(h.name)))
+	if big {
+		b.u16(20)
+	} else {
+		b.u16(0)
+	}
+	b = append(b, h.name...)
+	if big {
+		b.u16(zip64ExtraID)
+		b.u16(16)
+		b.u64(h.size)
+		b.u64(h.comp)
+	}
+	return b
+}
+
+// localHeaderLen is len(localHeader(…)).
+func localHeaderLen(h zipHeader) uint64 {
+	if h.comp >= max32 || h.size >= max32 {
+		return localLen + uint64(len(h.name)) + 20
+	}
+	return localLen + uint64(len(h.name))
+}
+
+// centralRecord appends the central directory record of an entry written at offset. Its
+// zip64 extra field holds the fields that overflow, in APPNOTE order.
+func centralRecord(b leBuf, h zipHeader, offset uint64, dosTime, dosDate uint16) leBuf {
+	big := h.comp >= max32 || h.size >= max32
+	version := uint16(20)
+	if big || offset >= max32 {
+		version = 45
+	}
 	var cx leBuf
 	size32, comp32, off32 := uint32(h.size), uint32(h.comp), uint32(offset)
 	if h.size >= max32 || h.comp >= max32 || offset >= max32 {
@@ -147,32 +185,57 @@ func (z *zipWriter) add(h zipHeader, data io.Reader) error {
 		cx.u16(uint16(len(body)))
 		cx = append(cx, body...)
 	}
-	rec := make(leBuf, 0, centralLen+len(h.name)+len(cx))
-	rec.u32(sigCentral)
-	rec.u16(creatorUnix<<8 | version)
-	rec.u16(version)
-	rec.u16(0)
-	rec.u16(h.method)
-	rec.u16(z.dosTime)
-	rec.u16(z.dosDate)
-	rec.u32(h.crc)
-	rec.u32(comp32)
-	rec.u32(size32)
-	rec.u16(uint16(len(h.name)))
-	rec.u16(uint16(len(cx)))
-	rec.u16(0) // comment
-	rec.u16(0) // disk
-	rec.u16(0) // internal attributes
-	rec.u32(modeRegular << 16)
-	rec.u32(off32)
-	rec = append(rec, h.name...)
-	rec = append(rec, cx...)
-	if _, err := z.cdw.Write(rec); err != nil {
-		return fmt.Errorf("could not spool the central directory: %w", err)
+	b.u32(sigCentral)
+	b.u16(creatorUnix<<8 | version)
+	b.u16(version)
+	b.u16(0)
+	b.u16(h.method)
+	b.u16(dosTime)
+	b.u16(dosDate)
+	b.u32(h.crc)
+	b.u32(comp32)
+	b.u32(size32)
+	b.u16(uint16(len(h.name)))
+	b.u16(uint16(len(cx)))
+	b.u16(0) // comment
+	b.u16(0) // disk
+	b.u16(0) // internal attributes
+	b.u32(modeRegular << 16)
+	b.u32(off32)
+	b = append(b, h.name...)
+	return append(b, cx...)
+}
+
+// endRecords appends what follows a central directory of n records and cdSize bytes at
+// cdOffset: the zip64 end record and its locator when a field overflows the end record,
+// then the end record, without a comment.
+func endRecords(b leBuf, n, cdSize, cdOffset uint64) leBuf {
+	if n >= max16 || cdSize >= max32 || cdOffset >= max32 {
+		eocd64Off := cdOffset + cdSize
+		b.u32(sigEOCD64)
+		b.u64(eocd64Len - 12)
+		b.u16(creatorUnix<<8 | 45)
+		b.u16(45)
+		b.u32(0)
+		b.u32(0)
+		b.u64(n)
+		b.u64(n)
+		b.u64(cdSize)
+		b.u64(cdOffset)
+		b.u32(sigLocator64)
+		b.u32(0)
+		b.u64(eocd64Off)
+		b.u32(1)
 	}
-	z.cdSize += uint64(len(rec))
-	z.n++
-	return nil
+	b.u32(sigEOCD)
+	b.u16(0)
+	b.u16(0)
+	b.u16(uint16(min(n, max16)))
+	b.u16(uint16(min(n, max16)))
+	b.u32(uint32(min(cdSize, max32)))
+	b.u32(uint32(min(cdOffset, max32)))
+	b.u16(0) // no comment: the reader refuses trailing bytes
+	return b
 }
 
 // close writes the central directory and end records and flushes; it does not close the
@@ -192,33 +255,7 @@ func (z *zipWriter) close() error {
 		return fmt.Errorf("central directory spool holds %d bytes, expected %d", n, z.cdSize)
 	}
 	z.off += z.cdSize
-	var end leBuf
-	zip64 := z.n >= max16 || z.cdSize >= max32 || cdOffset >= max32
-	if zip64 {
-		eocd64Off := z.off
-		end.u32(sigEOCD64)
-		end.u64(eocd64Len - 12)
-		end.u16(creatorUnix<<8 | 45)
-		end.u16(45)
-		end.u32(0)
-		end.u32(0)
-		end.u64(z.n)
-		end.u64(z.n)
-		end.u64(z.cdSize)
-		end.u64(cdOffset)
-		end.u32(sigLocator64)
-		end.u32(0)
-		end.u64(eocd64Off)
-		end.u32(1)
-	}
-	end.u32(sigEOCD)
-	end.u16(0)
-	end.u16(0)
-	end.u16(uint16(min(z.n, max16)))
-	end.u16(uint16(min(z.n, max16)))
-	end.u32(uint32(min(z.cdSize, max32)))
-	end.u32(uint32(min(cdOffset, max32)))
-	end.u16(0) // no comment: the reader refuses trailing bytes
+	end := endRecords(nil, z.n, z.cdSize, cdOffset)
 	if _, err := z.out.Write(end); err != nil {
 		return err
 	}
