@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -91,24 +93,138 @@ func (s *Sim) conditionalAccessPolicies() []map[string]any {
 	signInRisk := s.caPolicy(8, "CA008: Block high sign-in risk", "enabled", all, allApps,
 		map[string]any{"signInRiskLevels": strs("high")}, block)
 
+	// Policies that use the other condition types: they add restrictions and never take
+	// coverage away.
+	countries := s.caPolicy(9, "CA009: Block sign-ins from outside the allowed countries", "enabled", all, allApps,
+		map[string]any{"locations": map[string]any{"includeLocations": strs("All"), "excludeLocations": strs("AllTrusted", s.guid("location", 2))}}, block)
+	platforms := s.caPolicy(10, "CA010: Block unsupported device platforms", "enabled", all, allApps,
+		map[string]any{"platforms": map[string]any{"includePlatforms": strs("all"), "excludePlatforms": strs("android", "iOS", "windows", "macOS", "linux")}}, block)
+	guests := s.caPolicy(11, "CA011: Terms of use for guests", "enabled",
+		map[string]any{"includeGuestsOrExternalUsers": map[string]any{"guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest,b2bCollaborationMember",
+			"externalTenants": map[string]any{"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants", "membershipKind": "all"}}},
+		allApps, map[string]any{"devices": map[string]any{"deviceFilter": map[string]any{"mode": "exclude", "rule": `device.trustType -eq "ServerAD"`}}},
+		map[string]any{"operator": "AND", "builtInControls": strs("mfa")})
+
 	switch s.opts.Posture {
 	case PostureGood:
-		return []map[string]any{mfaAll, legacy, admins, compliant, deviceCode, registration, userRisk, signInRisk}
+		return []map[string]any{mfaAll, legacy, admins, compliant, deviceCode, registration, userRisk, signInRisk, countries, platforms, guests}
 	case PostureBad:
 		mfaAdmins := s.caPolicy(1, "Require MFA for admins", "enabled",
 			map[string]any{"includeRoles": strs(RoleGlobalAdministrator)}, allApps, nil, map[string]any{"builtInControls": strs("mfa")})
 		compliant["state"] = "enabledForReportingButNotEnforced"
-		return []map[string]any{mfaAdmins, compliant}
+		// MFA "for all users" that leaves out the whole staff group, and from the browser
+		// only: covers almost nobody.
+		staffExcluded := s.caPolicy(12, "Require MFA for all users (browser)", "enabled",
+			map[string]any{"includeUsers": strs("All"), "excludeGroups": strs(s.guid("group", groupAllStaff))}, allApps,
+			map[string]any{"clientAppTypes": strs("browser")}, map[string]any{"builtInControls": strs("mfa", "compliantDevice")})
+		return []map[string]any{mfaAdmins, compliant, staffExcluded}
 	default:
 		// The demo tenant left legacy authentication in report-only mode, and without P2 it
 		// has no risk-based policies.
 		legacy["state"] = "enabledForReportingButNotEnforced"
-		out := []map[string]any{mfaAll, legacy, admins, compliant, deviceCode, registration}
+		out := []map[string]any{mfaAll, legacy, admins, compliant, deviceCode, registration, countries, platforms, guests}
 		if s.lic.EntraP2 {
 			out = append(out, userRisk, signInRisk)
 		}
 		return out
 	}
+}
+
+// namedLocations are an office IP range (trusted) and the country the company works in.
+func (s *Sim) namedLocations() []map[string]any {
+	return []map[string]any{
+		{"@odata.type": "#microsoft.graph.ipNamedLocation", "id": s.guid("location", 1), "displayName": "Head office",
+			"createdDateTime": s.stamp(500), "modifiedDateTime": s.stamp(100), "isTrusted": true,
+			"ipRanges": []map[string]any{{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"}}},
+		{"@odata.type": "#microsoft.graph.countryNamedLocation", "id": s.guid("location", 2), "displayName": "Germany",
+			"createdDateTime": s.stamp(500), "modifiedDateTime": s.stamp(100), "countriesAndRegions": strs("DE"),
+			"includeUnknownCountriesAndRegions": false, "countryLookupMethod": "clientIpAddress"},
+	}
+}
+
+// authenticationStrengths are the built-in strengths as the API reference lists them.
+func authenticationStrengths() []map[string]any {
+	strength := func(n int, name, description string, combos ...string) map[string]any {
+		return map[string]any{"id": fmt.Sprintf("00000000-0000-0000-0000-00000000000%d", n), "createdDateTime": "2021-12-01T00:00:00Z",
+			"modifiedDateTime": "2021-12-01T00:00:00Z", "displayName": name, "description": description, "policyType": "builtIn",
+			"requirementsSatisfied": "mfa", "allowedCombinations": combos, "combinationConfigurations": []any{}}
+	}
+	return []map[string]any{
+		strength(2, "Multifactor authentication", "Combinations of methods that satisfy strong authentication, such as a password + SMS",
+			"windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor", "deviceBasedPush", "temporaryAccessPassOneTime",
+			"temporaryAccessPassMultiUse", "password,microsoftAuthenticatorPush", "password,softwareOath", "password,hardwareOath",
+			"password,x509CertificateSingleFactor", "password,x509CertificateMultiFactor", "password,sms", "password,voice",
+			"federatedMultiFactor", "microsoftAuthenticatorPush,federatedSingleFactor", "softwareOath,federatedSingleFactor",
+			"hardwareOath,federatedSingleFactor", "sms,federatedSingleFactor", "voice,federatedSingleFactor"),
+		strength(3, "Passwordless MFA", "Passwordless methods that satisfy strong authentication, such as Passwordless sign-in with the Microsoft Authenticator",
+			"windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor", "deviceBasedPush"),
+		strength(4, "Phishing-resistant MFA", "Phishing-resistant, Passwordless methods for the strongest authentication, such as a FIDO2 security key",
+			"windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"),
+	}
+}
+
+// The tenant's groups: all member users (transitively, through a nested group of the
+// head office), and a role-assignable group of helpdesk administrators.
+const (
+	groupAllStaff  = 2
+	groupHeadOffic = 4
+	groupHelpdesk  = 3
+)
+
+// groupMembers returns the indexes of a group's transitive user members.
+func (s *Sim) groupMembers(id string) ([]int, bool) {
+	switch id {
+	case s.guid("group", groupAllStaff):
+		var out []int
+		for i := 0; i < s.opts.Users; i++ {
+			if s.user(i).UserType == "Member" && !s.user(i).BreakGlass {
+				out = append(out, i)
+			}
+		}
+		return out, true
+	case s.guid("group", groupHeadOffic):
+		return []int{2, 3, 4, 5, 6}, true
+	case s.guid("group", groupHelpdesk):
+		return []int{5, 6}, true
+	}
+	return nil, false
+}
+
+// The service principal of an automation app that holds a directory role.
+func (s *Sim) automationApp() map[string]any {
+	return map[string]any{"@odata.type": "#microsoft.graph.servicePrincipal", "id": s.guid("serviceprincipal", 1),
+		"appId": s.guid("app", 1), "displayName": "Contoso provisioning automation", "servicePrincipalType": "Application",
+		"accountEnabled": true}
+}
+
+// withPrincipals expands each assignment's principal when the request asks for it
+// ($expand=principal), as Graph does: a user, a group or a service principal.
+func (s *Sim) withPrincipals(r *http.Request, list []map[string]any) []map[string]any {
+	if !strings.Contains(r.URL.Query().Get("$expand"), "principal") {
+		return list
+	}
+	for _, a := range list {
+		id := str(a["principalId"])
+		switch {
+		case id == s.guid("group", groupHelpdesk):
+			a["principal"] = map[string]any{"@odata.type": "#microsoft.graph.group", "id": id, "displayName": "Helpdesk administrators",
+				"isAssignableToRole": true, "securityEnabled": true, "mailEnabled": false, "groupTypes": []string{}}
+		case id == s.guid("serviceprincipal", 1):
+			a["principal"] = s.automationApp()
+		default:
+			if i := s.indexOf("user", id, s.opts.Users); i >= 0 {
+				u := selectFields(s.userJSON(i), "id,displayName,userPrincipalName,userType,accountEnabled,onPremisesSyncEnabled")
+				u["@odata.type"] = "#microsoft.graph.user"
+				a["principal"] = u
+			}
+		}
+	}
+	return list
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 func (s *Sim) securityDefaults() map[string]any {
@@ -126,12 +242,13 @@ func (s *Sim) authenticationMethodsPolicy() map[string]any {
 		return "disabled"
 	}
 	allUsers := []map[string]any{{"targetType": "group", "id": "all_users", "isRegistrationRequired": false}}
+	// The bad tenant shows application and location only to a pilot group.
 	feature := func(on bool) map[string]any {
-		st := "default"
-		if on {
-			st = "enabled"
+		target := "all_users"
+		if !on {
+			target = s.guid("group", 5)
 		}
-		return map[string]any{"state": st, "includeTarget": map[string]any{"targetType": "group", "id": "all_users"},
+		return map[string]any{"state": "enabled", "includeTarget": map[string]any{"targetType": "group", "id": target},
 			"excludeTarget": map[string]any{"targetType": "group", "id": "00000000-0000-0000-0000-000000000000"}}
 	}
 	migration := "migrationComplete"
@@ -144,7 +261,7 @@ func (s *Sim) authenticationMethodsPolicy() map[string]any {
 		"lastModifiedDateTime": s.stamp(60), "policyVersion": "1.5", "reconfirmationInDays": nil,
 		"policyMigrationState": migration,
 		"registrationEnforcement": map[string]any{"authenticationMethodsRegistrationCampaign": map[string]any{
-			"snoozeDurationInDays": 1, "enforceRegistrationAfterAllowedSnoozes": true, "state": state(good),
+			"snoozeDurationInDays": 1, "state": state(good),
 			"excludeTargets": []any{}, "includeTargets": []map[string]any{{"id": "all_users", "targetType": "group", "targetedAuthenticationMethod": "microsoftAuthenticator"}}}},
 		"authenticationMethodConfigurations": []map[string]any{
 			{"@odata.type": "#microsoft.graph.fido2AuthenticationMethodConfiguration", "id": "Fido2", "state": "enabled",
@@ -186,8 +303,9 @@ func (s *Sim) authorizationPolicy() map[string]any {
 		"defaultUserRolePermissions": map[string]any{
 			"allowedToCreateApps": false, "allowedToCreateSecurityGroups": false, "allowedToCreateTenants": false,
 			"allowedToReadBitlockerKeysForOwnedDevice": true, "allowedToReadOtherUsers": true,
-			"permissionGrantPoliciesAssigned": []string{"ManagePermissionGrantsForSelf.microsoft-user-default-low",
-				"ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-team"},
+			// The documented form of the ids starts in lower case.
+			"permissionGrantPoliciesAssigned": []string{"managePermissionGrantsForSelf.microsoft-user-default-low",
+				"managePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-team"},
 		},
 	}
 	if s.opts.Posture == PostureBad {
@@ -197,7 +315,7 @@ func (s *Sim) authorizationPolicy() map[string]any {
 		p["defaultUserRolePermissions"] = map[string]any{
 			"allowedToCreateApps": true, "allowedToCreateSecurityGroups": true, "allowedToCreateTenants": true,
 			"allowedToReadBitlockerKeysForOwnedDevice": true, "allowedToReadOtherUsers": true,
-			"permissionGrantPoliciesAssigned": []string{"ManagePermissionGrantsForSelf.microsoft-user-default-legacy"},
+			"permissionGrantPoliciesAssigned": []string{"managePermissionGrantsForSelf.microsoft-user-default-legacy"},
 		}
 	}
 	return p
@@ -271,14 +389,34 @@ func (s *Sim) roleAssignments() []map[string]any {
 	for _, u := range s.privilegedUsers() {
 		for _, r := range u.Roles {
 			out = append(out, map[string]any{"id": s.guid("assignment:"+r, u.Index), "principalId": u.ID, "roleDefinitionId": r,
-				"directoryScopeId": "/", "appScopeId": nil, "principalOrganizationId": s.opts.TenantID})
+				"directoryScopeId": "/", "appScopeId": nil})
 		}
 	}
+	// A role-assignable group of helpdesk administrators (in the good tenant only eligible,
+	// through PIM), and an automation app holding a role (Global Reader; Global
+	// Administrator in the bad tenant).
+	if s.opts.Posture != PostureGood {
+		out = append(out, map[string]any{"id": s.guid("assignment:group", groupHelpdesk), "principalId": s.guid("group", groupHelpdesk),
+			"roleDefinitionId": RoleHelpdeskAdministrator, "directoryScopeId": "/", "appScopeId": nil})
+	}
+	appRole := RoleGlobalReader
+	if s.opts.Posture == PostureBad {
+		appRole = RoleGlobalAdministrator
+	}
+	out = append(out, map[string]any{"id": s.guid("assignment:app", 1), "principalId": s.guid("serviceprincipal", 1),
+		"roleDefinitionId": appRole, "directoryScopeId": "/", "appScopeId": nil})
 	return out
 }
 
 func (s *Sim) roleEligibilitySchedules() []map[string]any {
 	var out []map[string]any
+	if s.opts.Posture == PostureGood {
+		out = append(out, map[string]any{"id": s.guid("eligibility:group", groupHelpdesk), "principalId": s.guid("group", groupHelpdesk),
+			"roleDefinitionId": RoleHelpdeskAdministrator, "directoryScopeId": "/", "appScopeId": nil, "memberType": "Direct", "status": "Provisioned",
+			"createdUsing": s.guid("eligibility:group", groupHelpdesk), "createdDateTime": s.stamp(90), "modifiedDateTime": nil,
+			"scheduleInfo": map[string]any{"startDateTime": s.stamp(90), "recurrence": nil,
+				"expiration": map[string]any{"type": "noExpiration", "endDateTime": nil, "duration": nil}}})
+	}
 	for _, u := range s.privilegedUsers() {
 		for _, r := range u.EligibleRoles {
 			out = append(out, map[string]any{"id": s.guid("eligibility:"+r, u.Index), "principalId": u.ID, "roleDefinitionId": r,
@@ -319,7 +457,7 @@ func (s *Sim) roleManagementPolicyAssignments(expand bool) []map[string]any {
 			approval := s.opts.Posture == PostureGood && (role == RoleGlobalAdministrator || role == RolePrivilegedRoleAdministrator)
 			approvers := []map[string]any{}
 			if approval {
-				approvers = append(approvers, map[string]any{"@odata.type": "#microsoft.graph.singleUser", "isBackup": false, "userId": s.user(2).ID, "description": nil})
+				approvers = append(approvers, map[string]any{"@odata.type": "#microsoft.graph.singleUser", "userId": s.user(2).ID, "description": nil})
 			}
 			mode := "NoApproval"
 			if approval {
@@ -329,17 +467,17 @@ func (s *Sim) roleManagementPolicyAssignments(expand bool) []map[string]any {
 				"isOrganizationDefault": false, "scopeId": "/", "scopeType": "Directory", "lastModifiedDateTime": nil,
 				"rules": []map[string]any{
 					{"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyApprovalRule", "id": "Approval_EndUser_Assignment",
-						"target": map[string]any{"caller": "EndUser", "operations": []string{"All"}, "level": "Assignment", "inheritableSettings": []string{}, "enforcedSettings": []string{}},
+						"target": map[string]any{"caller": "EndUser", "operations": []string{"all"}, "level": "Assignment", "inheritableSettings": []string{}, "enforcedSettings": []string{}},
 						"setting": map[string]any{"isApprovalRequired": approval, "isApprovalRequiredForExtension": false,
 							"isRequestorJustificationRequired": true, "approvalMode": mode,
 							"approvalStages": []map[string]any{{"approvalStageTimeOutInDays": 1, "isApproverJustificationRequired": true,
 								"escalationTimeInMinutes": 0, "isEscalationEnabled": false, "primaryApprovers": approvers, "escalationApprovers": []any{}}}}},
 					{"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule", "id": "Expiration_EndUser_Assignment",
 						"isExpirationRequired": true, "maximumDuration": "PT8H",
-						"target": map[string]any{"caller": "EndUser", "operations": []string{"All"}, "level": "Assignment", "inheritableSettings": []string{}, "enforcedSettings": []string{}}},
+						"target": map[string]any{"caller": "EndUser", "operations": []string{"all"}, "level": "Assignment", "inheritableSettings": []string{}, "enforcedSettings": []string{}}},
 					{"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule", "id": "Enablement_EndUser_Assignment",
 						"enabledRules": []string{"MultiFactorAuthentication", "Justification"},
-						"target":       map[string]any{"caller": "EndUser", "operations": []string{"All"}, "level": "Assignment", "inheritableSettings": []string{}, "enforcedSettings": []string{}}},
+						"target":       map[string]any{"caller": "EndUser", "operations": []string{"all"}, "level": "Assignment", "inheritableSettings": []string{}, "enforcedSettings": []string{}}},
 				}}
 		}
 		out = append(out, a)
@@ -367,6 +505,10 @@ func (s *Sim) accessReviewDefinitions() []map[string]any {
 			"defaultDecisionEnabled": true, "defaultDecision": "Deny", "instanceDurationInDays": 14, "autoApplyDecisionsEnabled": true,
 			"recommendationsEnabled": true, "recurrence": recurrence(months)}
 	}
+	// The documented scope forms: a role review by role definition (principalResourceMembershipsScope),
+	// a role review by roleAssignmentScheduleInstances query, and a guest review of all
+	// Microsoft 365 groups (API reference, list definitions, example 2), whose definition
+	// here has no status property (Graph returns it only for some definitions).
 	return []map[string]any{
 		{"id": s.guid("review", 1), "displayName": "Quarterly review of privileged directory roles", "status": "InProgress",
 			"createdDateTime": s.stamp(400), "lastModifiedDateTime": s.stamp(40), "descriptionForAdmins": "ISO 27001 A.5.18", "descriptionForReviewers": "Confirm each privileged role is still needed.",
@@ -376,12 +518,21 @@ func (s *Sim) accessReviewDefinitions() []map[string]any {
 			"reviewers":                []map[string]any{{"query": "/users/" + s.user(2).ID, "queryType": "MicrosoftGraph", "queryRoot": nil}},
 			"settings":                 settings(3),
 			"instanceEnumerationScope": nil},
-		{"id": s.guid("review", 2), "displayName": "Quarterly review of guest users", "status": "InProgress",
+		{"id": s.guid("review", 3), "displayName": "Semi-annual review of Security Administrator assignments", "status": "NotStarted",
+			"createdDateTime": s.stamp(380), "lastModifiedDateTime": s.stamp(35), "descriptionForAdmins": "", "descriptionForReviewers": "",
+			"scope": map[string]any{"@odata.type": "#microsoft.graph.accessReviewQueryScope",
+				"query":     "/roleManagement/directory/roleAssignmentScheduleInstances?$expand=principal&$filter=(isof(principal,'microsoft.graph.user') and roleDefinitionId eq '" + RoleSecurityAdministrator + "')",
+				"queryType": "MicrosoftGraph", "queryRoot": nil},
+			"reviewers": []map[string]any{{"query": "/users/" + s.user(2).ID, "queryType": "MicrosoftGraph", "queryRoot": nil}},
+			"settings":  settings(6), "instanceEnumerationScope": nil},
+		{"id": s.guid("review", 2), "displayName": "Review guest access across Microsoft 365 groups",
 			"createdDateTime": s.stamp(380), "lastModifiedDateTime": s.stamp(35), "descriptionForAdmins": "Guests", "descriptionForReviewers": "Confirm each guest still needs access.",
 			"scope": map[string]any{"@odata.type": "#microsoft.graph.accessReviewQueryScope",
-				"query": "/users?$filter=(userType eq 'Guest')", "queryType": "MicrosoftGraph", "queryRoot": nil},
+				"query": "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')", "queryType": "MicrosoftGraph", "queryRoot": nil},
+			"instanceEnumerationScope": map[string]any{"@odata.type": "#microsoft.graph.accessReviewQueryScope",
+				"query": "/groups?$filter=(groupTypes/any(c:c+eq+'Unified'))&$count=true", "queryType": "MicrosoftGraph", "queryRoot": nil},
 			"reviewers": []map[string]any{{"query": "./manager", "queryType": "MicrosoftGraph", "queryRoot": "decisions"}},
-			"settings":  settings(3), "instanceEnumerationScope": nil},
+			"settings":  settings(3)},
 	}
 }
 
@@ -389,8 +540,10 @@ func (s *Sim) compliancePolicies(expand bool) []map[string]any {
 	assigned := []map[string]any{{"id": s.guid("assignment", 1), "target": map[string]any{"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}}}
 	pol := func(n int, typ, name string, props map[string]any) map[string]any {
 		p := map[string]any{"@odata.type": "#microsoft.graph." + typ, "id": s.guid("compliance", n), "displayName": name,
-			"description": "", "createdDateTime": s.stamp(300), "lastModifiedDateTime": s.stamp(60), "version": 3,
-			"passwordRequired": true}
+			"description": "", "createdDateTime": s.stamp(300), "lastModifiedDateTime": s.stamp(60), "version": 3}
+		if typ != "iosCompliancePolicy" {
+			p["passwordRequired"] = true
+		}
 		for k, v := range props {
 			p[k] = v
 		}
@@ -401,8 +554,7 @@ func (s *Sim) compliancePolicies(expand bool) []map[string]any {
 	}
 	win := pol(1, "windows10CompliancePolicy", "Windows 10/11 baseline", map[string]any{"osMinimumVersion": "10.0.19045",
 		"bitLockerEnabled": true, "secureBootEnabled": true, "codeIntegrityEnabled": true, "storageRequireEncryption": true,
-		"activeFirewallRequired": true, "defenderEnabled": true, "antivirusRequired": true, "antiSpywareRequired": true,
-		"rtpEnabled": true, "signatureOutOfDate": true, "tpmRequired": true})
+		"earlyLaunchAntiMalwareDriverEnabled": true, "requireHealthyDeviceReport": true})
 	mac := pol(2, "macOSCompliancePolicy", "macOS baseline", map[string]any{"osMinimumVersion": "14.0",
 		"storageRequireEncryption": true, "firewallEnabled": true, "systemIntegrityProtectionEnabled": true})
 	ios := pol(3, "iosCompliancePolicy", "iOS baseline", map[string]any{"osMinimumVersion": "17.0", "passcodeRequired": true,

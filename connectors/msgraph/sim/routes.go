@@ -16,6 +16,7 @@ var (
 	reUserFido2     = regexp.MustCompile(`^/users/([^/]+)/authentication/fido2Methods$`)
 	reDevice        = regexp.MustCompile(`^/deviceManagement/managedDevices/([^/]+)$`)
 	reDeviceProtect = regexp.MustCompile(`^/deviceManagement/managedDevices/([^/]+)/windowsProtectionState$`)
+	reGroupUsers    = regexp.MustCompile(`^/groups/([^/]+)/transitiveMembers/microsoft\.graph\.user$`)
 )
 
 // route answers one GET below /v1.0.
@@ -31,6 +32,13 @@ func (s *Sim) route(r *http.Request, rel string) response {
 		return s.entity(r, "policies/identitySecurityDefaultsEnforcementPolicy/$entity", s.securityDefaults())
 	case "/identity/conditionalAccess/policies":
 		return s.list(r, "identity/conditionalAccess/policies", maps(s.conditionalAccessPolicies()), false)
+	case "/identity/conditionalAccess/namedLocations":
+		if !s.lic.EntraP1 {
+			return errNoP1
+		}
+		return s.list(r, "identity/conditionalAccess/namedLocations", maps(s.namedLocations()), false)
+	case "/policies/authenticationStrengthPolicies":
+		return s.list(r, "policies/authenticationStrengthPolicies", maps(authenticationStrengths()), false)
 	case "/reports/authenticationMethods/userRegistrationDetails":
 		if !s.lic.EntraP1 {
 			return errNoP1
@@ -46,12 +54,12 @@ func (s *Sim) route(r *http.Request, rel string) response {
 	case "/roleManagement/directory/roleDefinitions":
 		return s.list(r, "roleManagement/directory/roleDefinitions", maps(s.roleDefinitions()), true)
 	case "/roleManagement/directory/roleAssignments":
-		return s.list(r, "roleManagement/directory/roleAssignments", maps(s.roleAssignments()), false)
+		return s.list(r, "roleManagement/directory/roleAssignments", maps(s.withPrincipals(r, s.roleAssignments())), false)
 	case "/roleManagement/directory/roleEligibilitySchedules":
 		if !s.lic.EntraP2 {
 			return errNoP2
 		}
-		return s.list(r, "roleManagement/directory/roleEligibilitySchedules", maps(s.roleEligibilitySchedules()), false)
+		return s.list(r, "roleManagement/directory/roleEligibilitySchedules", maps(s.withPrincipals(r, s.roleEligibilitySchedules())), false)
 	case "/roleManagement/directory/roleAssignmentScheduleInstances":
 		if !s.lic.EntraP2 {
 			return errNoP2
@@ -126,6 +134,13 @@ func (s *Sim) route(r *http.Request, rel string) response {
 				"aaGuid": "cb69481e-8ff7-4039-93ec-0a2729a154a8", "model": "YubiKey 5 Series with NFC", "attestationCertificates": []string{}, "attestationLevel": "attested"})
 		}
 		return s.list(r, "users('"+m[1]+"')/authentication/fido2Methods", maps(keys), false)
+	}
+	if m := reGroupUsers.FindStringSubmatch(rel); m != nil {
+		members, ok := s.groupMembers(m[1])
+		if !ok {
+			return graphError(http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+m[1]+"' does not exist or one of its queried reference-property objects are not present.")
+		}
+		return s.pagedList(r, "users", len(members), func(i int) map[string]any { return s.userJSON(members[i]) }, true)
 	}
 	if m := reDeviceProtect.FindStringSubmatch(rel); m != nil {
 		i := s.indexOf("device", m[1], s.opts.Devices)
@@ -283,8 +298,8 @@ func (s *Sim) userJSON(i int) map[string]any {
 	if u.LastSignIn != nil {
 		act["lastSignInDateTime"] = ts(*u.LastSignIn)
 		act["lastSignInRequestId"] = s.guid("signin", i)
-		act["lastSuccessfulSignInDateTime"] = ts(*u.LastSignIn)
-		act["lastSuccessfulSignInRequestId"] = s.guid("signin", i)
+		act["lastSuccessfulSignInDateTime"] = ts(*u.LastSuccess)
+		act["lastSuccessfulSignInRequestId"] = s.guid("signin-ok", i)
 		act["lastNonInteractiveSignInDateTime"] = ts(u.LastSignIn.Add(-2 * time.Hour))
 		act["lastNonInteractiveSignInRequestId"] = s.guid("signin-ni", i)
 	}
@@ -292,14 +307,19 @@ func (s *Sim) userJSON(i int) map[string]any {
 	return m
 }
 
+// preferredMethod maps a registered method to the userDefaultAuthenticationMethod member
+// Graph reports as preferred (FIDO2 has none).
+var preferredMethod = map[string]string{"microsoftAuthenticatorPush": "push", "softwareOneTimePasscode": "oath",
+	"mobilePhone": "sms", "fido2": "none", "none": "none"}
+
 func (s *Sim) registrationDetails(i int) map[string]any {
 	u := s.user(i)
 	return map[string]any{"id": u.ID, "userPrincipalName": u.UPN, "userDisplayName": u.DisplayName,
 		"userType": strings.ToLower(u.UserType), "isAdmin": u.IsAdmin, "isSsprRegistered": u.MFARegistered,
 		"isSsprEnabled": true, "isSsprCapable": u.MFARegistered, "isMfaRegistered": u.MFARegistered,
 		"isMfaCapable": u.MFARegistered, "isPasswordlessCapable": u.Fido2 > 0, "isSystemPreferredAuthenticationMethodEnabled": true,
-		"methodsRegistered": u.Methods, "defaultMfaMethod": u.DefaultMFAType, "systemPreferredAuthenticationMethods": []string{},
-		"userPreferredMethodForSecondaryAuthentication": u.DefaultMFAType, "lastUpdatedDateTime": s.stamp(3)}
+		"methodsRegistered": u.Methods, "systemPreferredAuthenticationMethods": []string{},
+		"userPreferredMethodForSecondaryAuthentication": preferredMethod[u.DefaultMFAType], "lastUpdatedDateTime": s.stamp(3)}
 }
 
 func (s *Sim) deviceJSON(i int) map[string]any {

@@ -60,16 +60,18 @@ var lastNames = []string{"Vance", "Wilber", "Deyoung", "Walters", "Cline", "Berg
 
 // user is one simulated directory user.
 type user struct {
-	Index          int
-	ID             string
-	DisplayName    string
-	UPN            string
-	Mail           string
-	UserType       string // Member or Guest
-	Enabled        bool
-	Synced         bool
-	Created        time.Time
-	LastSignIn     *time.Time
+	Index       int
+	ID          string
+	DisplayName string
+	UPN         string
+	Mail        string
+	UserType    string // Member or Guest
+	Enabled     bool
+	Synced      bool
+	Created     time.Time
+	LastSignIn  *time.Time
+	// LastSuccess is the last successful sign-in; LastSignIn also records failed attempts.
+	LastSuccess    *time.Time
 	Roles          []string // active (permanent or activated) directory roles
 	EligibleRoles  []string // PIM-eligible roles (P2 only)
 	Permanent      bool     // active assignments are permanent (not PIM-activated)
@@ -198,8 +200,10 @@ func (s *Sim) user(i int) user {
 	}
 	switch {
 	case s.opts.Posture == PostureDemo && i == 7:
-		t := now.Add(-200 * 24 * time.Hour)
-		u.LastSignIn = &t
+		// A leaver whose password is being tried: failed attempts two days ago, the last
+		// successful sign-in 200 days ago.
+		t, ok := now.Add(-2*24*time.Hour), now.Add(-200*24*time.Hour)
+		u.LastSignIn, u.LastSuccess = &t, &ok
 	case good && i == 8:
 		// A disabled leaver that has not signed in for long: not a finding.
 		u.Enabled = false
@@ -210,6 +214,9 @@ func (s *Sim) user(i int) user {
 		u.LastSignIn = &t
 	case bad && i == 11:
 		u.LastSignIn = nil
+	}
+	if u.LastSuccess == nil {
+		u.LastSuccess = u.LastSignIn
 	}
 	switch {
 	case s.opts.Posture == PostureDemo && i == 9:
