@@ -21,6 +21,7 @@ import (
 // client is the Graph SDK client wired to the runner's HTTP client:
 //
 //	Kiota request adapter (auth provider, URL templates, error mapping)
+//	  → plainErrorTransport (non-JSON error bodies become gaps with their HTTP status)
 //	  → retryTransport (Retry-After, MaxAttempts, MaxRetryAfter)
 //	  → limitTransport (per endpoint class)
 //	  → pseudonymTransport (personal-data requests get the pseudonymiser as exchange filter)
@@ -54,6 +55,7 @@ func newClient(cfg *tenantConfig, opts connector.Options, auth interface {
 	var rt http.RoundTripper = &pseudonymTransport{next: base, pseud: pseud}
 	rt = &limitTransport{next: rt, limiter: lim}
 	rt = &retryTransport{next: rt, clock: clock, limits: opts.Limits}
+	rt = &plainErrorTransport{next: rt}
 	httpClient := &http.Client{Transport: rt}
 	if hc != nil {
 		httpClient.Timeout, httpClient.Jar = hc.Timeout, hc.Jar

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/evidence"
@@ -41,7 +42,17 @@ type run struct {
 		exchanges []evidence.Exchange
 		err       error
 	}
-	// breakGlass are the emergency-access accounts' object ids, and how they were found.
+	// skus are the tenant's subscribed SKUs, read once: the licences kind and the
+	// licence-or-permission decision of every gap use them.
+	skus struct {
+		list      []map[string]any
+		exchanges []evidence.Exchange
+		err       error
+	}
+	// facts are the users, groups and role holders, read once for conditional access and
+	// the role assignments.
+	facts facts
+	// breakGlass are the configured emergency-access accounts' object ids.
 	breakGlass struct {
 		ids        []string
 		configured bool
@@ -182,7 +193,7 @@ func (r *run) collect(ctx context.Context, a area, send func(evidence.Artefact) 
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		status, gerr := classify(a.op, err)
+		status, gerr := r.classifyGap(a.op, err)
 		if r.pseud != nil {
 			// A transport error quotes the request URL, which for a lookup by UPN names a person.
 			gerr = errors.New(r.pseud.pseudonymiseText(strings.ReplaceAll(gerr.Error(), "%40", "@")))
@@ -204,6 +215,23 @@ func (r *run) collect(ctx context.Context, a area, send func(evidence.Artefact) 
 		}
 	}
 	return send(art)
+}
+
+// classifyGap is classify with the tenant's licences considered: Graph answers
+// Authentication_RequestFromNonPremiumTenantOrB2CTenant also to tenants that have Entra ID
+// P1 when the application lacks a permission the request needs (the sign-in log, for one,
+// needs Directory.Read.All next to AuditLog.Read.All). With P1 in the tenant's SKUs that
+// answer is a missing permission, not a missing licence.
+func (r *run) classifyGap(op string, err error) (evidence.Status, error) {
+	status, gerr := classify(op, err)
+	var oe *odataerrors.ODataError
+	if status == evidence.StatusNotLicensed && errors.As(err, &oe) && oe.GetErrorEscaped() != nil &&
+		oe.GetErrorEscaped().GetCode() != nil && strings.HasSuffix(*oe.GetErrorEscaped().GetCode(), "RequestFromNonPremiumTenantOrB2CTenant") {
+		if has, known := r.hasP1(); known && has {
+			return evidence.StatusForbidden, fmt.Errorf("%w (the tenant has Entra ID P1, so a permission is missing, not a licence)", gerr)
+		}
+	}
+	return status, gerr
 }
 
 // encodeDocument marshals a document deterministically (map keys sorted, no HTML escaping);

@@ -101,6 +101,18 @@ const (
 	KindMalwareProtection   = "msgraph.intune.malware_protection"
 )
 
+// caPermissions and caCalls are what judging conditional access reads: the policies, the
+// named locations and authentication strengths they refer to, the tenant's licences, the
+// configured break-glass accounts, every user, the members of the groups the policies name
+// and who holds which directory role.
+var (
+	caPermissions = []string{"Policy.Read.All", "Organization.Read.All", "User.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory"}
+	caCalls       = []string{"GET /identity/conditionalAccess/policies", "GET /identity/conditionalAccess/namedLocations",
+		"GET /policies/authenticationStrengthPolicies", "GET /subscribedSkus", "GET /users/{id | userPrincipalName}?$select=…",
+		"GET /users?$select=…&$top=999", "GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999",
+		"GET /roleManagement/directory/roleAssignments?$expand=principal", "GET /roleManagement/directory/roleEligibilitySchedules?$expand=principal"}
+)
+
 type kindInfo struct {
 	name, title string
 	permissions []string
@@ -111,20 +123,20 @@ type kindInfo struct {
 var kinds = []kindInfo{
 	{KindLicences, "Subscribed SKUs and service plans (Entra ID P1/P2, Intune)", []string{"Organization.Read.All"},
 		[]string{"GET /subscribedSkus"}},
-	{KindSecurityDefaults, "Security defaults and conditional access baseline", []string{"Policy.Read.All"},
-		[]string{"GET /policies/identitySecurityDefaultsEnforcementPolicy", "GET /identity/conditionalAccess/policies"}},
-	{KindConditionalAccess, "Conditional access policies", []string{"Policy.Read.All", "Organization.Read.All"},
-		[]string{"GET /identity/conditionalAccess/policies", "GET /subscribedSkus"}},
-	{KindRiskPolicies, "Risk-based conditional access policies (Entra ID P2)", []string{"Policy.Read.All", "Organization.Read.All"},
-		[]string{"GET /identity/conditionalAccess/policies", "GET /subscribedSkus"}},
-	{KindBreakGlass, "Emergency-access (break-glass) accounts", []string{"Policy.Read.All", "User.Read.All", "UserAuthenticationMethod.Read.All"},
-		[]string{"GET /identity/conditionalAccess/policies", "GET /users/{id | userPrincipalName}?$select=…", "GET /users/{id}/authentication/fido2Methods"}},
+	{KindSecurityDefaults, "Security defaults and conditional access baseline (MFA for all users judged)", caPermissions,
+		append([]string{"GET /policies/identitySecurityDefaultsEnforcementPolicy"}, caCalls...)},
+	{KindConditionalAccess, "Conditional access policies, judged (MFA, legacy authentication, admins, devices, device code flow)", caPermissions, caCalls},
+	{KindRiskPolicies, "Risk-based conditional access policies, judged (Entra ID P2)", caPermissions, caCalls},
+	{KindBreakGlass, "Emergency-access (break-glass) accounts", append([]string{"UserAuthenticationMethod.Read.All"}, caPermissions...),
+		append([]string{"GET /users/{id}/authentication/fido2Methods"}, caCalls...)},
 	{KindMFARegistration, "Per-user MFA registration (userRegistrationDetails)", []string{"AuditLog.Read.All"},
 		[]string{"GET /reports/authenticationMethods/userRegistrationDetails"}},
 	{KindAuthMethodsPolicy, "Authentication methods policy", []string{"Policy.Read.All"},
 		[]string{"GET /policies/authenticationMethodsPolicy"}},
-	{KindRoleAssignments, "Active directory role assignments and privileged principals", []string{"RoleManagement.Read.Directory", "User.Read.All"},
-		[]string{"GET /roleManagement/directory/roleDefinitions?$select=…", "GET /roleManagement/directory/roleAssignments", "GET /users/{principalId}?$select=…"}},
+	{KindRoleAssignments, "Active directory role assignments, the people and service principals holding them", []string{"RoleManagement.Read.Directory", "User.Read.All", "GroupMember.Read.All"},
+		[]string{"GET /roleManagement/directory/roleDefinitions?$select=…", "GET /roleManagement/directory/roleAssignments?$expand=principal",
+			"GET /roleManagement/directory/roleEligibilitySchedules?$expand=principal", "GET /users?$select=…&$top=999",
+			"GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999"}},
 	{KindPIMAssignments, "PIM eligible and active role assignment schedules (Entra ID P2)", []string{"RoleManagement.Read.Directory"},
 		[]string{"GET /roleManagement/directory/roleEligibilitySchedules", "GET /roleManagement/directory/roleAssignmentScheduleInstances"}},
 	{KindPIMPolicies, "PIM role settings (activation approval) for directory roles (Entra ID P2)", []string{"RoleManagementPolicy.Read.Directory"},
@@ -141,8 +153,8 @@ var kinds = []kindInfo{
 		[]string{"GET /users?$select=…,signInActivity&$top=500"}},
 	{KindDirectoryAuditLog, "Directory audit log availability", []string{"AuditLog.Read.All"},
 		[]string{"GET /auditLogs/directoryAudits?$top=1&$orderby=activityDateTime desc"}},
-	{KindSignInLog, "Sign-in log availability (Entra ID P1)", []string{"AuditLog.Read.All"},
-		[]string{"GET /auditLogs/signIns?$top=1&$orderby=createdDateTime desc"}},
+	{KindSignInLog, "Sign-in log availability (Entra ID P1)", []string{"AuditLog.Read.All", "Directory.Read.All"},
+		[]string{"GET /auditLogs/signIns?$top=1"}},
 	{KindManagedDevices, "Intune managed devices: compliance, encryption, last sync", []string{"DeviceManagementManagedDevices.Read.All"},
 		[]string{"GET /deviceManagement/managedDevices?$select=…&$top=999"}},
 	{KindCompliancePolicies, "Intune compliance policies per platform in use", []string{"DeviceManagementConfiguration.Read.All", "DeviceManagementManagedDevices.Read.All"},

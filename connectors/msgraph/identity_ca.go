@@ -10,13 +10,22 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
+	"github.com/exhibit-dev/exhibit/connectors/msgraph/caeval"
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/evidence"
 )
 
-// prefetch reads what several kinds (and workers) share: the conditional access policies
-// and the break-glass accounts. Failures are kept and become the gaps of those kinds.
+// prefetch reads what several kinds (and workers) share: the subscribed SKUs (the
+// licences, which also tell a missing permission from a missing licence), the conditional
+// access policies and the configured break-glass accounts. Failures are kept and become the
+// gaps of those kinds.
 func (r *run) prefetch(ctx context.Context) {
+	sctx, srec := connector.Record(ctx)
+	r.skus.list, r.skus.err = r.c.listSorted(sctx, func() (*absRequest, error) {
+		return r.c.graph.SubscribedSkus().ToGetRequestInformation(sctx, nil)
+	})
+	r.skus.exchanges = srec.Exchanges()
+
 	cctx, rec := connector.Record(ctx)
 	r.ca.policies, r.ca.err = r.c.listSorted(cctx, func() (*absRequest, error) {
 		return r.c.graph.Identity().ConditionalAccess().Policies().ToGetRequestInformation(cctx, nil)
@@ -28,36 +37,15 @@ func (r *run) prefetch(ctx context.Context) {
 	r.breakGlass.exchanges = brec.Exchanges()
 }
 
-// userSelect are the properties read for individual accounts (privileged and break-glass).
+// userSelect are the properties read for individual accounts (break-glass).
 var userSelect = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "onPremisesSyncEnabled"}
 
-// resolveBreakGlass finds the emergency-access accounts: the configured ones (UPN or id),
-// else those excluded from every enabled conditional access policy.
+// resolveBreakGlass reads the configured emergency-access accounts (UPN or id). Only
+// configured accounts are exempt from conditional access: an exclusion is never taken as
+// a sign of an emergency account, or a policy excluding most users would exempt them all.
 func (r *run) resolveBreakGlass(ctx context.Context) error {
 	keys := r.cfg.BreakGlassAccounts
 	r.breakGlass.configured = len(keys) > 0
-	if !r.breakGlass.configured {
-		if r.ca.err != nil {
-			return r.ca.err
-		}
-		var common map[string]bool
-		for _, p := range r.ca.policies {
-			if str(p["state"]) != "enabled" {
-				continue
-			}
-			ex := map[string]bool{}
-			for _, id := range strList(dig(p, "conditions", "users", "excludeUsers")) {
-				if common == nil || common[id] {
-					ex[id] = true
-				}
-			}
-			common = ex
-		}
-		for id := range common {
-			keys = append(keys, id)
-		}
-		sort.Strings(keys)
-	}
 	for _, key := range keys {
 		u, err := r.getUser(ctx, key)
 		if err != nil {
@@ -91,40 +79,94 @@ func (r *run) getUser(ctx context.Context, key string) (map[string]any, error) {
 	return u, err
 }
 
+// hasP1 says whether the tenant has Entra ID P1 (or P2) by its SKUs; known is false when
+// the SKUs could not be read.
+func (r *run) hasP1() (has, known bool) {
+	if r.skus.err != nil {
+		return false, false
+	}
+	plans := activePlans(r.skus.list)
+	return plans["AAD_PREMIUM"] || plans["AAD_PREMIUM_P2"], true
+}
+
+// The questions each document answers (caeval); README.md describes them.
+var (
+	caQuestions   = []caeval.Question{caeval.MFAAllUsers, caeval.LegacyAuthBlocked, caeval.PhishingResistantAdmins, caeval.CompliantDevice, caeval.DeviceCodeFlowBlocked}
+	riskQuestions = []caeval.Question{caeval.HighUserRisk, caeval.HighSignInRisk}
+)
+
 func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Artefact) error) error {
-	caExchanges := func() []evidence.Exchange { return r.ca.exchanges }
-	caPolicies := func() ([]map[string]any, error) { return r.ca.policies, r.ca.err }
-	var skus []map[string]any
-	var skuErr error
-	var skuExchanges []evidence.Exchange
-	withSkus := func(f func() []evidence.Exchange) func() []evidence.Exchange {
-		return func() []evidence.Exchange { return append(append([]evidence.Exchange(nil), f()...), skuExchanges...) }
+	f := r.directoryFacts(ctx)
+	// The named locations and authentication strengths the policies refer to, read once
+	// for the documents that judge the policies.
+	var (
+		refs struct {
+			locations, strengths []map[string]any
+			exchanges            []evidence.Exchange
+			err                  error
+		}
+	)
+	{
+		rctx, rec := connector.Record(ctx)
+		refs.locations, refs.err = r.c.listSorted(rctx, func() (*absRequest, error) {
+			return r.c.graph.Identity().ConditionalAccess().NamedLocations().ToGetRequestInformation(rctx, nil)
+		})
+		if refs.err == nil {
+			refs.strengths, refs.err = r.c.listSorted(rctx, func() (*absRequest, error) {
+				return r.c.graph.Policies().AuthenticationStrengthPolicies().ToGetRequestInformation(rctx, nil)
+			})
+		}
+		refs.exchanges = rec.Exchanges()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	join := func(parts ...[]evidence.Exchange) func() []evidence.Exchange {
+		return func() []evidence.Exchange {
+			var out []evidence.Exchange
+			for _, p := range parts {
+				out = append(out, p...)
+			}
+			return out
+		}
 	}
 	// Conditional access is an Entra ID P1 feature: without it the tenant can have no
 	// enforced policies, and judging their absence would fail controls for a licence gap.
 	// If the SKUs cannot be read, the policies are judged as they are.
 	needsP1 := func() error {
-		if skuErr != nil || skus == nil {
-			return nil
-		}
-		if plans := activePlans(skus); !plans["AAD_PREMIUM"] && !plans["AAD_PREMIUM_P2"] {
+		if has, known := r.hasP1(); known && !has {
 			return notLicensed("the tenant has no active Entra ID P1 or P2 service plan (AAD_PREMIUM in subscribedSkus); conditional access needs it, security defaults are the baseline without it")
 		}
 		return nil
 	}
+	// assess judges the policies; it needs every read above.
+	assess := func(qs []caeval.Question) (map[string]caeval.Result, error) {
+		if r.ca.err != nil {
+			return nil, r.ca.err
+		}
+		if refs.err != nil {
+			return nil, refs.err
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		if r.breakGlass.err != nil {
+			return nil, r.breakGlass.err
+		}
+		t, err := r.tenant(f, refs.locations, refs.strengths)
+		if err != nil {
+			return nil, err
+		}
+		return caeval.Assess(t, qs...), nil
+	}
+	caReads := join(r.ca.exchanges, refs.exchanges, f.exchanges, r.breakGlass.exchanges, r.skus.exchanges)
 	areas := []area{
-		{kind: KindLicences, op: "list subscribed SKUs", build: func(ctx context.Context) (any, error) {
-			rec := connector.RecorderFrom(ctx)
-			defer func() { skuExchanges = rec.Exchanges() }()
-			ri, err := r.c.graph.SubscribedSkus().ToGetRequestInformation(ctx, nil)
-			if err != nil {
-				return nil, err
+		{kind: KindLicences, op: "list subscribed SKUs", extra: join(r.skus.exchanges), build: func(ctx context.Context) (any, error) {
+			if r.skus.err != nil {
+				return nil, r.skus.err
 			}
-			if skus, skuErr = r.c.listAll(ctx, ri); skuErr != nil {
-				return nil, skuErr
-			}
-			out := make([]map[string]any, 0, len(skus))
-			for _, s := range skus {
+			out := make([]map[string]any, 0, len(r.skus.list))
+			for _, s := range r.skus.list {
 				var plans []map[string]any
 				for _, p := range mapList(s["servicePlans"]) {
 					plans = append(plans, map[string]any{"servicePlanName": p["servicePlanName"], "servicePlanId": p["servicePlanId"], "provisioningStatus": p["provisioningStatus"]})
@@ -132,9 +174,9 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 				out = append(out, map[string]any{"skuId": s["skuId"], "skuPartNumber": s["skuPartNumber"], "capabilityStatus": s["capabilityStatus"],
 					"consumedUnits": s["consumedUnits"], "prepaidUnits": s["prepaidUnits"], "servicePlans": plans})
 			}
-			return map[string]any{"skus": out, "servicePlans": activePlans(skus)}, nil
+			return map[string]any{"skus": out, "servicePlans": activePlans(r.skus.list)}, nil
 		}},
-		{kind: KindSecurityDefaults, op: "read the security defaults policy", extra: caExchanges, build: func(ctx context.Context) (any, error) {
+		{kind: KindSecurityDefaults, op: "read the security defaults policy", extra: caReads, build: func(ctx context.Context) (any, error) {
 			ri, err := r.c.graph.Policies().IdentitySecurityDefaultsEnforcementPolicy().ToGetRequestInformation(ctx, nil)
 			if err != nil {
 				return nil, err
@@ -143,54 +185,63 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 			if err != nil {
 				return nil, err
 			}
-			policies, err := caPolicies()
+			// Security defaults are the baseline of tenants without conditional access:
+			// read them even when the policies cannot be read (no licence, no permission),
+			// and say why the policies are missing.
+			doc := map[string]any{"securityDefaults": pol, "conditionalAccessPolicies": []map[string]any{}, "assessment": nil, "conditionalAccessError": nil}
+			if r.ca.err != nil {
+				st, e := r.classifyGap("list conditional access policies", r.ca.err)
+				doc["conditionalAccessError"] = string(st) + ": " + e.Error()
+				return doc, nil
+			}
+			doc["conditionalAccessPolicies"] = r.ca.policies
+			res, err := assess([]caeval.Question{caeval.MFAAllUsers})
 			if err != nil {
 				return nil, err
 			}
-			return map[string]any{"securityDefaults": pol, "conditionalAccessPolicies": policies}, nil
+			doc["assessment"] = res
+			return doc, nil
 		}},
-		{kind: KindConditionalAccess, op: "list conditional access policies", extra: withSkus(caExchanges), build: func(ctx context.Context) (any, error) {
-			policies, err := caPolicies()
-			if err != nil {
-				return nil, err
-			}
+		{kind: KindConditionalAccess, op: "judge the conditional access policies", extra: caReads, build: func(ctx context.Context) (any, error) {
 			if err := needsP1(); err != nil {
 				return nil, err
 			}
-			return map[string]any{"policies": policies, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
+			res, err := assess(caQuestions)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"policies": r.ca.policies, "namedLocations": refs.locations, "authenticationStrengths": refs.strengths,
+				"breakGlassAccounts": orEmpty(r.breakGlass.ids), "breakGlassConfigured": r.breakGlass.configured,
+				"groups": groupSizes(f), "users": len(f.users), "assessment": res}, nil
 		}},
-		{kind: KindRiskPolicies, op: "derive risk-based conditional access policies",
-			extra: withSkus(caExchanges),
+		{kind: KindRiskPolicies, op: "judge the risk-based conditional access policies", extra: caReads,
 			build: func(ctx context.Context) (any, error) {
-				policies, err := caPolicies()
-				if err != nil {
-					return nil, err
-				}
-				if skuErr != nil {
-					return nil, skuErr
+				if r.skus.err != nil {
+					return nil, r.skus.err
 				}
 				// Risk levels are Entra ID Identity Protection, an Entra ID P2 feature; without
 				// P2 the conditions are ignored, so the absence of such policies says nothing.
-				if !activePlans(skus)["AAD_PREMIUM_P2"] {
+				if !activePlans(r.skus.list)["AAD_PREMIUM_P2"] {
 					return nil, notLicensed("the tenant has no active Entra ID P2 service plan (AAD_PREMIUM_P2 in subscribedSkus); risk-based conditional access needs it")
 				}
+				res, err := assess(riskQuestions)
+				if err != nil {
+					return nil, err
+				}
 				risk := []map[string]any{}
-				for _, p := range policies {
+				for _, p := range r.ca.policies {
 					if len(strList(dig(p, "conditions", "userRiskLevels"))) > 0 || len(strList(dig(p, "conditions", "signInRiskLevels"))) > 0 {
 						risk = append(risk, p)
 					}
 				}
-				return map[string]any{"policies": risk, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
+				return map[string]any{"policies": risk, "breakGlassAccounts": orEmpty(r.breakGlass.ids), "assessment": res}, nil
 			}},
-		{kind: KindBreakGlass, op: "read the break-glass accounts",
-			extra: withSkus(func() []evidence.Exchange {
-				return append(append([]evidence.Exchange(nil), r.ca.exchanges...), r.breakGlass.exchanges...)
-			}),
+		{kind: KindBreakGlass, op: "read the break-glass accounts", extra: caReads,
 			build: func(ctx context.Context) (any, error) {
 				if err := needsP1(); err != nil {
 					return nil, err
 				}
-				return r.breakGlassDocument(ctx)
+				return r.breakGlassDocument(ctx, f)
 			}},
 	}
 	for _, a := range areas {
@@ -201,18 +252,39 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 	return nil
 }
 
-// breakGlassDocument lists each emergency-access account with the enabled policies it is
-// excluded from and its FIDO2 security keys.
-func (r *run) breakGlassDocument(ctx context.Context) (any, error) {
+// groupSizes lists the groups read with their number of user members.
+func groupSizes(f *facts) []map[string]any {
+	out := []map[string]any{}
+	for _, id := range sortedKeysOf(f.members) {
+		out = append(out, map[string]any{"id": id, "userMembers": len(f.members[id])})
+	}
+	return out
+}
+
+// breakGlassDocument lists each configured emergency-access account with the enabled
+// policies it is excluded from (directly, through an excluded group or role) and its FIDO2
+// security keys.
+func (r *run) breakGlassDocument(ctx context.Context, f *facts) (any, error) {
 	if r.breakGlass.err != nil {
 		return nil, r.breakGlass.err
 	}
 	if r.ca.err != nil {
 		return nil, r.ca.err
 	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	t, err := r.tenant(f, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]caeval.User{}
+	for _, u := range t.Users {
+		byID[strings.ToLower(u.ID)] = u
+	}
 	enabled := 0
-	for _, p := range r.ca.policies {
-		if str(p["state"]) == "enabled" {
+	for _, p := range t.Policies {
+		if p.State == "enabled" {
 			enabled++
 		}
 	}
@@ -226,9 +298,13 @@ func (r *run) breakGlassDocument(ctx context.Context) (any, error) {
 		excluded := []string{}
 		fido2 := 0
 		if id != "" {
-			for _, p := range r.ca.policies {
-				if str(p["state"]) == "enabled" && contains(strList(dig(p, "conditions", "users", "excludeUsers")), id) {
-					excluded = append(excluded, str(p["id"]))
+			u, ok := byID[strings.ToLower(id)]
+			if !ok {
+				u = caeval.User{ID: id}
+			}
+			for _, p := range t.Policies {
+				if _, by := caeval.Targeting(p, u); p.State == "enabled" && by != "" {
+					excluded = append(excluded, p.ID)
 				}
 			}
 			ri, err := r.c.graph.Users().ByUserId(id).Authentication().Fido2Methods().ToGetRequestInformation(ctx, nil)
@@ -312,6 +388,24 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func orEmpty(l []string) []string {

@@ -17,6 +17,8 @@ import (
 )
 
 func directoryWorker(ctx context.Context, r *run, send func(evidence.Artefact) error) error {
+	f := r.directoryFacts(ctx)
+	factReads := func() []evidence.Exchange { return f.exchanges }
 	object := func(ri func(ctx context.Context) (*absRequest, error)) func(ctx context.Context) (any, error) {
 		return func(ctx context.Context) (any, error) {
 			req, err := ri(ctx)
@@ -37,7 +39,9 @@ func directoryWorker(ctx context.Context, r *run, send func(evidence.Artefact) e
 			return r.c.graph.Policies().AdminConsentRequestPolicy().ToGetRequestInformation(ctx, nil)
 		})},
 		{kind: KindPasswordPolicy, op: "read domains and password rule settings", build: r.passwordPolicy},
-		{kind: KindRoleAssignments, op: "list directory role assignments", build: r.roleAssignments},
+		{kind: KindRoleAssignments, op: "list directory role assignments", extra: factReads, build: func(ctx context.Context) (any, error) {
+			return r.roleAssignments(ctx, f)
+		}},
 		{kind: KindPIMAssignments, op: "list PIM role schedules", build: r.pimAssignments},
 		{kind: KindPIMPolicies, op: "list PIM role management policy assignments", build: r.pimPolicies},
 		{kind: KindAccessReviews, op: "list access review definitions", build: func(ctx context.Context) (any, error) {
@@ -126,9 +130,14 @@ func atoi(s string) any {
 	return n
 }
 
-// roleAssignments lists active directory role assignments with role names and, for user
-// principals, the properties the rules need (synced from on-premises, enabled).
-func (r *run) roleAssignments(ctx context.Context) (any, error) {
+// roleAssignments lists the active directory role assignments with their principals
+// (users, role-assignable groups, service principals), and the people who hold each role:
+// users assigned directly and the transitive members of assigned groups, each person once
+// per role, so that counts count people rather than assignments.
+func (r *run) roleAssignments(ctx context.Context, f *facts) (any, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
 	defs, err := r.c.listSorted(ctx, func() (*absRequest, error) {
 		return r.c.graph.RoleManagement().Directory().RoleDefinitions().ToGetRequestInformation(ctx, &rolemanagement.DirectoryRoleDefinitionsRequestBuilderGetRequestConfiguration{
 			QueryParameters: &rolemanagement.DirectoryRoleDefinitionsRequestBuilderGetQueryParameters{Select: []string{"id", "displayName", "templateId", "isBuiltIn"}}})
@@ -140,34 +149,30 @@ func (r *run) roleAssignments(ctx context.Context) (any, error) {
 	for _, d := range defs {
 		names[str(d["id"])] = str(d["displayName"])
 	}
-	assignments, err := r.c.listSorted(ctx, func() (*absRequest, error) {
-		return r.c.graph.RoleManagement().Directory().RoleAssignments().ToGetRequestInformation(ctx, nil)
-	})
-	if err != nil {
-		return nil, err
-	}
-	principals := map[string]map[string]any{}
-	for _, a := range assignments {
-		id := str(a["principalId"])
-		p, seen := principals[id]
-		if !seen {
-			u, err := r.getUser(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if u == nil {
-				// Not a user: a service principal or a role-assignable group.
-				p = map[string]any{"id": id, "type": "other"}
-			} else {
-				p = u
-				p["type"] = "user"
-			}
-			principals[id] = p
+	assignments := make([]map[string]any, 0, len(f.assignments))
+	for _, a := range f.assignments {
+		p, _ := a["principal"].(map[string]any)
+		principal := map[string]any{"id": a["principalId"], "type": principalType(p), "displayName": p["displayName"]}
+		switch principalType(p) {
+		case "user":
+			principal["userPrincipalName"], principal["onPremisesSyncEnabled"], principal["accountEnabled"] = p["userPrincipalName"], p["onPremisesSyncEnabled"], p["accountEnabled"]
+		case "group":
+			principal["userMembers"] = len(f.members[str(a["principalId"])])
+		case "servicePrincipal":
+			principal["appId"] = p["appId"]
 		}
-		a["roleName"] = names[str(a["roleDefinitionId"])]
-		a["principal"] = p
+		assignments = append(assignments, map[string]any{"id": a["id"], "roleDefinitionId": a["roleDefinitionId"], "roleName": names[str(a["roleDefinitionId"])],
+			"directoryScopeId": a["directoryScopeId"], "principalId": a["principalId"], "principal": principal})
 	}
-	return map[string]any{"roleDefinitions": defs, "assignments": assignments, "breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
+	people, sps := f.holders(names, false)
+	if people == nil {
+		people = []roleHolder{}
+	}
+	if sps == nil {
+		sps = []map[string]any{}
+	}
+	return map[string]any{"roleDefinitions": defs, "assignments": assignments, "people": people, "servicePrincipals": sps,
+		"breakGlassAccounts": orEmpty(r.breakGlass.ids)}, nil
 }
 
 func (r *run) pimAssignments(ctx context.Context) (any, error) {

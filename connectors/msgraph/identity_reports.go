@@ -88,10 +88,12 @@ func (r *run) directoryAuditLog(ctx context.Context) (any, error) {
 	return r.latestLogEntry(ctx, ri, "activityDateTime")
 }
 
+// signInLog reads the newest sign-in. The API supports $top, $skiptoken and $filter, and
+// returns the newest entries first; it documents no $orderby, so none is sent.
 func (r *run) signInLog(ctx context.Context) (any, error) {
 	top := int32(1)
 	ri, err := r.c.graph.AuditLogs().SignIns().ToGetRequestInformation(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Top: &top, Orderby: []string{"createdDateTime desc"}}})
+		QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Top: &top}})
 	if err != nil {
 		return nil, err
 	}

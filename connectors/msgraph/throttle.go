@@ -207,6 +207,33 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// plainErrorTransport turns an error response whose body is not JSON (a gateway's or a
+// throttler's text/plain or HTML page) into a gap carrying the HTTP status. Kiota would
+// parse such a body as an OData error, fail with "text does not support structured data"
+// and lose the status, so a 429 would become a plain failure. The capturing transport below
+// has already stored the exchange; the body's text is not quoted (it may echo secrets).
+type plainErrorTransport struct{ next http.RoundTripper }
+
+func (t *plainErrorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 400 || isJSONContent(resp.Header.Get("Content-Type")) {
+		return resp, err
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "no content type"
+	}
+	return nil, connector.AsGap(connector.StatusForHTTP(resp.StatusCode),
+		fmt.Errorf("Graph answered %d %s with a body that is not a Graph error (%s, %d bytes)", resp.StatusCode, http.StatusText(resp.StatusCode), ct, n))
+}
+
+func isJSONContent(ct string) bool {
+	ct = strings.ToLower(ct)
+	return strings.Contains(ct, "json")
+}
+
 func retryable(code int) bool {
 	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }

@@ -182,9 +182,9 @@ func guestTypes(u User) []string {
 	return nil
 }
 
-// targeting says whether a policy's user assignment includes u and does not exclude u,
+// Targeting says whether a policy's user assignment includes u and does not exclude u,
 // and if u is excluded, by what.
-func targeting(p Policy, u User) (included bool, excludedBy string) {
+func Targeting(p Policy, u User) (included bool, excludedBy string) {
 	var us Users
 	if p.Conditions != nil && p.Conditions.Users != nil {
 		us = *p.Conditions.Users
@@ -300,7 +300,7 @@ func Evaluate(t Tenant, q Question) Result {
 		var key strings.Builder
 		var cp []*compiled
 		for i, c := range pols {
-			in, ex := targeting(c.p, u)
+			in, ex := Targeting(c.p, u)
 			if in {
 				cp = append(cp, c)
 				fmt.Fprintf(&key, "%d,", i)
@@ -353,7 +353,7 @@ func Evaluate(t Tenant, q Question) Result {
 		w := walk{g: g}
 		var cp []*compiled
 		for _, c := range pols {
-			if in, _ := targeting(c.p, u); in {
+			if in, _ := Targeting(c.p, u); in {
 				cp = append(cp, c)
 			}
 		}
