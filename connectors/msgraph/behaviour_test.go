@@ -50,11 +50,13 @@ func TestPaging(t *testing.T) {
 	if n := callsMatching(h, "/reports/authenticationMethods/userRegistrationDetails"); n != 3 {
 		t.Errorf("registration details took %d requests, want 3", n)
 	}
-	if n := callsMatching(h, "GET /v1.0/users?"); n != 5 {
-		t.Errorf("users took %d requests, want 5", n)
+	// Users are listed twice: with signInActivity (500 a page) and, for conditional access
+	// and the role holders, without it (999 a page).
+	if n := callsMatching(h, "GET /v1.0/users?"); n != 5+3 {
+		t.Errorf("users took %d requests, want 8", n)
 	}
-	if n := callsMatching(h, "%24skiptoken"); n != 2+4+1 {
-		t.Errorf("%d next-link requests, want 7 (2 registration, 4 users, 1 devices)", n)
+	if n := callsMatching(h, "%24skiptoken"); n != 2+4+2+1 {
+		t.Errorf("%d next-link requests, want 9 (2 registration, 4+2 users, 1 devices)", n)
 	}
 	// Half of the 1200 devices run Windows: 600 protection states, 20 per $batch.
 	if n := callsMatching(h, "POST /v1.0/$batch"); n != 30 {
@@ -107,6 +109,18 @@ func TestThrottling(t *testing.T) {
 			KindMalwareProtection, evidence.StatusOK, []time.Duration{3 * time.Second}, 2, "/$batch", 0},
 		{"throttled sub-requests of a $batch are retried", simkit.Fault{Path: "^/never$"},
 			KindMalwareProtection, evidence.StatusOK, []time.Duration{2 * time.Second}, 2, "/$batch", 3},
+		// A gateway's text/plain answers keep their status (Kiota alone would fail with "text
+		// does not support structured data" and lose it).
+		{"text/plain 429 with Retry-After: retried, then throttled", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.Throttle, RetryAfter: 2 * time.Second},
+			KindAuthorizationPolicy, evidence.StatusThrottled, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}, 5, "/policies/authorizationPolicy", 0},
+		{"text/plain 429 without Retry-After: backed off, then throttled", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.ThrottleNoRetryAfter},
+			KindAuthorizationPolicy, evidence.StatusThrottled, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, 5, "/policies/authorizationPolicy", 0},
+		{"text/plain 429 once, then the answer", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.Throttle, RetryAfter: time.Second, Times: 1},
+			KindAuthorizationPolicy, evidence.StatusOK, []time.Duration{time.Second}, 2, "/policies/authorizationPolicy", 0},
+		{"text/plain 500 is a failed gap naming the status", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.ServerError},
+			KindAuthorizationPolicy, evidence.StatusFailed, nil, 1, "/policies/authorizationPolicy", 0},
+		{"text/plain 500 of a $batch is a failed gap naming the status", simkit.Fault{Path: `^/v1\.0/\$batch$`, Kind: simkit.ServerError},
+			KindMalwareProtection, evidence.StatusFailed, nil, 1, "/$batch", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +132,9 @@ func TestThrottling(t *testing.T) {
 			a := arts[tt.kind]
 			if status(a) != tt.wantStatus {
 				t.Fatalf("%s: %s %q, want %s", tt.kind, status(a), a.Error, tt.wantStatus)
+			}
+			if strings.Contains(a.Error, "structured data") || tt.wantStatus == evidence.StatusFailed && !strings.Contains(a.Error, "500") {
+				t.Errorf("%s: %q, want the HTTP status in the gap", tt.kind, a.Error)
 			}
 			waits := h.clock.waitsOver(10 * time.Millisecond)
 			if len(waits) != len(tt.wantWaits) {
@@ -166,8 +183,9 @@ func TestRateLimits(t *testing.T) {
 	if counts[classReports] != 5 {
 		t.Errorf("reports requests = %d, want 5", counts[classReports])
 	}
-	if counts[classConditionalAccess] != 1 {
-		t.Errorf("conditional access requests = %d, want 1 (read once, shared)", counts[classConditionalAccess])
+	// The policies (read once, shared by four kinds) and the named locations.
+	if counts[classConditionalAccess] != 2 {
+		t.Errorf("conditional access requests = %d, want 2 (policies read once and shared, named locations)", counts[classConditionalAccess])
 	}
 	// The fake clock advanced at least (requests-1) × interval of the slowest class.
 	if elapsed := h.clock.Now().Sub(testNow); elapsed < 4*2*time.Second {
@@ -194,6 +212,18 @@ func TestForbiddenAndNotLicensedAreGaps(t *testing.T) {
 				KindAccessReviews: evidence.StatusNotLicensed, KindManagedDevices: evidence.StatusNotLicensed,
 				KindCompliancePolicies: evidence.StatusNotLicensed, KindMalwareProtection: evidence.StatusNotLicensed}},
 		{"everything licensed", sim.Options{Licences: &sim.Licences{EntraP1: true, EntraP2: true, Intune: true}}, nil},
+		// Graph answers "no premium licence" also when a permission is missing; the tenant's
+		// SKUs show P1, so it is a missing permission.
+		{"non-premium answer in a P1 tenant", sim.Options{Faults: []simkit.Fault{sim.NonPremiumFault(`^/v1\.0/auditLogs/signIns$`)}},
+			map[string]evidence.Status{KindSignInLog: evidence.StatusForbidden,
+				KindRiskPolicies: evidence.StatusNotLicensed, KindPIMAssignments: evidence.StatusNotLicensed,
+				KindPIMPolicies: evidence.StatusNotLicensed, KindAccessReviews: evidence.StatusNotLicensed}},
+		{"non-premium answer without P1", sim.Options{Licences: &sim.Licences{Intune: true}, Faults: []simkit.Fault{sim.NonPremiumFault(`^/v1\.0/auditLogs/signIns$`)}},
+			map[string]evidence.Status{KindConditionalAccess: evidence.StatusNotLicensed, KindBreakGlass: evidence.StatusNotLicensed,
+				KindRiskPolicies: evidence.StatusNotLicensed, KindMFARegistration: evidence.StatusNotLicensed,
+				KindSignInActivity: evidence.StatusNotLicensed, KindSignInLog: evidence.StatusNotLicensed,
+				KindPIMAssignments: evidence.StatusNotLicensed, KindPIMPolicies: evidence.StatusNotLicensed,
+				KindAccessReviews: evidence.StatusNotLicensed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

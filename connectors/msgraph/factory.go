@@ -109,7 +109,7 @@ var (
 	caPermissions = []string{"Policy.Read.All", "Organization.Read.All", "User.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory"}
 	caCalls       = []string{"GET /identity/conditionalAccess/policies", "GET /identity/conditionalAccess/namedLocations",
 		"GET /policies/authenticationStrengthPolicies", "GET /subscribedSkus", "GET /users/{id | userPrincipalName}?$select=…",
-		"GET /users?$select=…&$top=999", "GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999",
+		"GET /users?$select=…&$top=999", "GET /groups/{id}/transitiveMembers/graph.user?$select=id&$top=999",
 		"GET /roleManagement/directory/roleAssignments?$expand=principal", "GET /roleManagement/directory/roleEligibilitySchedules?$expand=principal"}
 )
 
@@ -136,7 +136,7 @@ var kinds = []kindInfo{
 	{KindRoleAssignments, "Active directory role assignments, the people and service principals holding them", []string{"RoleManagement.Read.Directory", "User.Read.All", "GroupMember.Read.All"},
 		[]string{"GET /roleManagement/directory/roleDefinitions?$select=…", "GET /roleManagement/directory/roleAssignments?$expand=principal",
 			"GET /roleManagement/directory/roleEligibilitySchedules?$expand=principal", "GET /users?$select=…&$top=999",
-			"GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$top=999"}},
+			"GET /groups/{id}/transitiveMembers/graph.user?$select=id&$top=999"}},
 	{KindPIMAssignments, "PIM eligible and active role assignment schedules (Entra ID P2)", []string{"RoleManagement.Read.Directory"},
 		[]string{"GET /roleManagement/directory/roleEligibilitySchedules", "GET /roleManagement/directory/roleAssignmentScheduleInstances"}},
 	{KindPIMPolicies, "PIM role settings (activation approval) for directory roles (Entra ID P2)", []string{"RoleManagementPolicy.Read.Directory"},

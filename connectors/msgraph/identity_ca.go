@@ -188,18 +188,19 @@ func conditionalAccessWorker(ctx context.Context, r *run, send func(evidence.Art
 			// Security defaults are the baseline of tenants without conditional access:
 			// read them even when the policies cannot be read (no licence, no permission),
 			// and say why the policies are missing.
+			// A licence error is a fact of this document (no conditional access, so security
+			// defaults are the only baseline); any other error leaves it unjudged: a gap.
 			doc := map[string]any{"securityDefaults": pol, "conditionalAccessPolicies": []map[string]any{}, "assessment": nil, "conditionalAccessError": nil}
-			if r.ca.err != nil {
-				st, e := r.classifyGap("list conditional access policies", r.ca.err)
+			res, err := assess([]caeval.Question{caeval.MFAAllUsers})
+			if err != nil {
+				st, e := r.classifyGap("judge the conditional access policies", err)
+				if st != evidence.StatusNotLicensed {
+					return nil, err
+				}
 				doc["conditionalAccessError"] = string(st) + ": " + e.Error()
 				return doc, nil
 			}
-			doc["conditionalAccessPolicies"] = r.ca.policies
-			res, err := assess([]caeval.Question{caeval.MFAAllUsers})
-			if err != nil {
-				return nil, err
-			}
-			doc["assessment"] = res
+			doc["conditionalAccessPolicies"], doc["assessment"] = r.ca.policies, res
 			return doc, nil
 		}},
 		{kind: KindConditionalAccess, op: "judge the conditional access policies", extra: caReads, build: func(ctx context.Context) (any, error) {
@@ -262,8 +263,8 @@ func groupSizes(f *facts) []map[string]any {
 }
 
 // breakGlassDocument lists each configured emergency-access account with the enabled
-// policies it is excluded from (directly, through an excluded group or role) and its FIDO2
-// security keys.
+// policies it is excluded from (directly, through an excluded group or role), those that
+// still apply to it (targetedBy: included and not excluded), and its FIDO2 security keys.
 func (r *run) breakGlassDocument(ctx context.Context, f *facts) (any, error) {
 	if r.breakGlass.err != nil {
 		return nil, r.breakGlass.err
@@ -295,7 +296,7 @@ func (r *run) breakGlassDocument(ctx context.Context, f *facts) (any, error) {
 			a[k] = v
 		}
 		id := str(acc["id"])
-		excluded := []string{}
+		excluded, targeted := []string{}, []string{}
 		fido2 := 0
 		if id != "" {
 			u, ok := byID[strings.ToLower(id)]
@@ -303,8 +304,15 @@ func (r *run) breakGlassDocument(ctx context.Context, f *facts) (any, error) {
 				u = caeval.User{ID: id}
 			}
 			for _, p := range t.Policies {
-				if _, by := caeval.Targeting(p, u); p.State == "enabled" && by != "" {
+				if p.State != "enabled" {
+					continue
+				}
+				in, by := caeval.Targeting(p, u)
+				if by != "" {
 					excluded = append(excluded, p.ID)
+				}
+				if in {
+					targeted = append(targeted, p.ID)
 				}
 			}
 			ri, err := r.c.graph.Users().ByUserId(id).Authentication().Fido2Methods().ToGetRequestInformation(ctx, nil)
@@ -318,7 +326,7 @@ func (r *run) breakGlassDocument(ctx context.Context, f *facts) (any, error) {
 			}
 			fido2 = len(keys)
 		}
-		a["excludedFromPolicies"] = excluded
+		a["excludedFromPolicies"], a["targetedBy"] = excluded, targeted
 		a["fido2Methods"] = fido2
 		accounts = append(accounts, a)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/exhibit-dev/exhibit/connectors/msgraph/sim"
+	"github.com/exhibit-dev/exhibit/core/connector/connectortest"
 	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/evidence"
 )
@@ -120,5 +122,34 @@ func TestRulesOnSimulatedTenants(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRuleCases runs the rules' truth table (testdata/rule_cases.yaml): for each rule,
+// documents shaped as the connector writes them that pass, fail or are not applicable,
+// the tricky ones taken from Graph's documented examples.
+func TestRuleCases(t *testing.T) {
+	data, err := os.ReadFile("rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectortest.RuleCases(t, data, "testdata/rule_cases.yaml")
+}
+
+// TestRulesHaveRationales: every shipped rule maps its controls in the mapping form, with a
+// rationale for every control of every framework written in the file.
+func TestRulesHaveRationales(t *testing.T) {
+	rs := loadRules(t)
+	for _, r := range rs.Rules() {
+		if len(r.Controls) == 0 {
+			t.Errorf("%s maps no control", r.ID)
+		}
+		for fw, ids := range r.Controls {
+			for _, id := range ids {
+				if strings.TrimSpace(r.Rationale[fw][id]) == "" {
+					t.Errorf("%s: %s %s has no rationale", r.ID, fw, id)
+				}
+			}
+		}
 	}
 }

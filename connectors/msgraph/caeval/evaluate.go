@@ -321,8 +321,9 @@ func Evaluate(t Tenant, q Question) Result {
 		classes[k].users = append(classes[k].users, u)
 	}
 	elsewhere := map[string]bool{} // targeted, but under none of the question's situations
-	var partial walk
-	partial.g = g
+	var never [nDims]map[string]bool
+	var example []string
+	escaped := false
 	var leftOut []User
 	for _, k := range order {
 		c := classes[k]
@@ -338,14 +339,10 @@ func Evaluate(t Tenant, q Question) Result {
 			continue
 		}
 		if w.uncovered > 0 {
-			partial.uncovered += w.uncovered
-			for d := range w.values {
-				for v := range w.values[d] {
-					partial.mark(d, v)
-				}
-			}
-			if partial.example == nil {
-				partial.example = w.example
+			escaped = true
+			w.escaping(&never)
+			if example == nil {
+				example = w.example
 			}
 		}
 	}
@@ -384,11 +381,11 @@ func Evaluate(t Tenant, q Question) Result {
 		}
 		res.LeftOut = append(res.LeftOut, n)
 	}
-	res.Conditions = orEmpty(partial.conditions())
-	if partial.example != nil {
-		res.Example = g.describe(partial.example)
+	res.Conditions = orEmpty(g.conditions(never))
+	if example != nil {
+		res.Example = g.describe(example)
 	}
-	res.Covered = len(leftOut) == 0 && partial.uncovered == 0
+	res.Covered = len(leftOut) == 0 && !escaped
 	res.Reason, res.Findings = reason(q, res)
 	return res
 }

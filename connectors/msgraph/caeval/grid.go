@@ -234,13 +234,14 @@ func (g *grid) applies(c *compiled, d int, v string) bool {
 	return false
 }
 
-// walk counts the situations covered by at least one of pols and records the values of
-// the uncovered ones. A subtree without a candidate policy is uncovered as a whole.
+// walk counts the situations covered by at least one of pols, and per dimension value how
+// many covered situations have it. A subtree without a candidate policy is uncovered as a
+// whole.
 type walk struct {
 	g         *grid
 	covered   int
 	uncovered int
-	values    [nDims]map[string]bool
+	cov       [nDims]map[string]int
 	example   []string
 }
 
@@ -249,12 +250,6 @@ func (w *walk) run(pols []*compiled, d int, prefix []string) {
 		n := 1
 		for e := d; e < nDims; e++ {
 			n *= len(w.g.values[e])
-			for _, v := range w.g.values[e] {
-				w.mark(e, v)
-			}
-		}
-		for e := 0; e < d; e++ {
-			w.mark(e, prefix[e])
 		}
 		w.uncovered += n
 		if w.example == nil {
@@ -267,6 +262,12 @@ func (w *walk) run(pols []*compiled, d int, prefix []string) {
 	}
 	if d == nDims {
 		w.covered++
+		for e, v := range prefix {
+			if w.cov[e] == nil {
+				w.cov[e] = map[string]int{}
+			}
+			w.cov[e][v]++
+		}
 		return
 	}
 	for _, v := range w.g.values[d] {
@@ -280,29 +281,38 @@ func (w *walk) run(pols []*compiled, d int, prefix []string) {
 	}
 }
 
-func (w *walk) mark(d int, v string) {
-	if w.values[d] == nil {
-		w.values[d] = map[string]bool{}
-	}
-	w.values[d][v] = true
-}
-
-// conditions describes the uncovered situations: per dimension, the values under which
-// sign-ins escape, leaving out dimensions where every value escapes.
-func (w *walk) conditions() []string {
-	var out []string
+// escaping adds to never, per dimension, the values under which no sign-in is covered at
+// all: the restrictions of the policies (a client app type they leave out, a location they
+// exclude). Sign-ins can also escape only where restrictions meet; the example shows one.
+func (w *walk) escaping(never *[nDims]map[string]bool) {
 	for d := 0; d < nDims; d++ {
-		vals := w.g.values[d]
-		if len(w.values[d]) == 0 || len(w.values[d]) == len(vals) {
+		if len(w.g.values[d]) < 2 {
 			continue
 		}
-		var l []string
-		for _, v := range vals {
-			if w.values[d][v] {
-				l = append(l, w.g.label(v))
+		for _, v := range w.g.values[d] {
+			if w.cov[d][v] == 0 {
+				if never[d] == nil {
+					never[d] = map[string]bool{}
+				}
+				never[d][v] = true
 			}
 		}
-		out = append(out, dimNames[d]+": "+strings.Join(l, ", "))
+	}
+}
+
+// conditions renders the escaping values per dimension, in the grid's order.
+func (g *grid) conditions(never [nDims]map[string]bool) []string {
+	var out []string
+	for d := 0; d < nDims; d++ {
+		var l []string
+		for _, v := range g.values[d] {
+			if never[d][v] {
+				l = append(l, g.label(v))
+			}
+		}
+		if len(l) > 0 {
+			out = append(out, dimNames[d]+": "+strings.Join(l, ", "))
+		}
 	}
 	return out
 }

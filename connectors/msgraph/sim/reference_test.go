@@ -53,7 +53,7 @@ func (s *Sim) endpoints() []endpoint {
 		{"/deviceManagement/managedDevices/" + s.device(0).ID + "/windowsProtectionState", "windowsProtectionState", false},
 	}
 	for _, g := range []int{groupAllStaff, groupHeadOffic, groupHelpdesk} {
-		eps = append(eps, endpoint{"/groups/" + s.guid("group", g) + "/transitiveMembers/microsoft.graph.user?$select=id&$top=999", "user", true})
+		eps = append(eps, endpoint{"/groups/" + s.guid("group", g) + "/transitiveMembers/graph.user?$select=id&$top=999", "user", true})
 	}
 	return eps
 }

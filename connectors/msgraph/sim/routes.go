@@ -16,7 +16,7 @@ var (
 	reUserFido2     = regexp.MustCompile(`^/users/([^/]+)/authentication/fido2Methods$`)
 	reDevice        = regexp.MustCompile(`^/deviceManagement/managedDevices/([^/]+)$`)
 	reDeviceProtect = regexp.MustCompile(`^/deviceManagement/managedDevices/([^/]+)/windowsProtectionState$`)
-	reGroupUsers    = regexp.MustCompile(`^/groups/([^/]+)/transitiveMembers/microsoft\.graph\.user$`)
+	reGroupUsers    = regexp.MustCompile(`^/groups/([^/]+)/transitiveMembers/(microsoft\.)?graph\.user$`)
 )
 
 // route answers one GET below /v1.0.

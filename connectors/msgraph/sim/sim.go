@@ -285,6 +285,16 @@ func ForbiddenFault(path string) simkit.Fault {
 		Header: http.Header{"Content-Type": {"application/json"}}, Body: string(b)}
 }
 
+// NonPremiumFault makes requests whose path matches answer 403
+// Authentication_RequestFromNonPremiumTenantOrB2CTenant, as Graph also does for a tenant
+// with Entra ID P1 when the application lacks a permission the request needs (the sign-in
+// log without Directory.Read.All).
+func NonPremiumFault(path string) simkit.Fault {
+	b, _ := json.Marshal(errorBody("Authentication_RequestFromNonPremiumTenantOrB2CTenant", "Neither tenant is B2C or tenant doesn't have premium license"))
+	return simkit.Fault{Path: path, Kind: simkit.Custom, Status: http.StatusForbidden,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: string(b)}
+}
+
 // ThrottleFault makes the first times requests matching path answer 429 with a Graph error
 // body and Retry-After (omitted when retryAfter is 0, as the conditional access service does).
 func ThrottleFault(path string, retryAfter time.Duration, times int) simkit.Fault {
