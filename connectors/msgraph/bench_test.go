@@ -201,12 +201,15 @@ func minimumRequests(users, devices int) int {
 			windows++
 		}
 	}
-	// Conditional access 1, break-glass users 2 and their FIDO2 keys 2, SKUs, security
-	// defaults, authentication methods, authorization, admin consent, domains, group
-	// settings, role definitions, role assignments 1 each, privileged principals 5, PIM 2,
-	// PIM policies 1, access reviews 1, audit logs 2, compliance policies 1.
-	const small = 1 + 4 + 9 + 5 + 2 + 1 + 1 + 2 + 1
-	return small + pages(users, 1000) + pages(users, int(usersWithSignInPageSize)) + pages(devices, int(pageSize)) + windows
+	// Conditional access policies, named locations and authentication strengths 1 each,
+	// break-glass users 2 and their FIDO2 keys 2, SKUs, security defaults, authentication
+	// methods, authorization, admin consent, domains, group settings, role definitions, role
+	// assignments (principals expanded) 1 each, PIM 2 and eligibility with principals 1, PIM
+	// policies 1, access reviews 1, audit logs 2, compliance policies 1, the members of the
+	// one role-assignable group 1; and the users once more without signInActivity.
+	const small = 3 + 4 + 9 + 3 + 1 + 1 + 2 + 1 + 1
+	return small + pages(users, 1000) + pages(users, int(usersWithSignInPageSize)) + pages(users, int(pageSize)) +
+		pages(devices, int(pageSize)) + windows
 }
 
 // BenchmarkUserListing compares, on the same listing of users with their sign-in
