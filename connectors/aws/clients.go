@@ -2,6 +2,8 @@ package aws
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/accessanalyzer"
@@ -37,6 +40,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/exhibit-dev/exhibit/core/connector"
 )
 
 // services are the keys of `endpoints:` and `service_concurrency:`: the SDK package names.
@@ -77,51 +82,102 @@ func (c *Connector) retryer() func() aws.Retryer {
 }
 
 // baseConfig returns the configuration of the base credentials in the home region. With
-// static keys it reads nothing from the environment; otherwise the SDK's default chain
-// (env, shared config and profile, SSO, IMDS, IRSA) resolves them, fetching tokens through
-// the auth client so credential exchanges are never captured as evidence.
+// static keys it reads nothing from the environment; otherwise (default_chain or a
+// profile) the SDK's default chain (env, shared config and profile, SSO, IMDS, IRSA)
+// resolves them, fetching tokens through an unrecorded client, so credential exchanges are
+// never captured as evidence. A CA bundle from the settings, or from the chain
+// (AWS_CA_BUNDLE, a profile's ca_bundle), is trusted by evidence and auth requests alike.
 func (c *Connector) baseConfig(ctx context.Context) (aws.Config, error) {
+	roots := c.caBundle
+	var cfg aws.Config
 	if c.static != nil {
-		return aws.Config{
+		cfg = aws.Config{
 			Region:      c.st.HomeRegion,
 			Credentials: aws.NewCredentialsCache(c.static),
-			HTTPClient:  c.opts.HTTPClient,
 			Retryer:     c.retryer(),
 			APIOptions:  c.apiOptions(),
-		}, nil
+		}
+	} else {
+		opts := []func(*awsconfig.LoadOptions) error{
+			awsconfig.WithRegion(c.st.HomeRegion),
+			awsconfig.WithHTTPClient(c.chainHTTPClient()),
+			awsconfig.WithRetryer(c.retryer()),
+		}
+		if c.st.Credentials.Profile != "" {
+			opts = append(opts, awsconfig.WithSharedConfigProfile(c.st.Credentials.Profile))
+		}
+		var err error
+		if cfg, err = awsconfig.LoadDefaultConfig(ctx, opts...); err != nil {
+			return aws.Config{}, fmt.Errorf("could not load the AWS default credential chain: %w", err)
+		}
+		if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+			if t := bc.GetTransport().TLSClientConfig; t != nil && t.RootCAs != nil {
+				roots = t.RootCAs
+			}
+		}
+		cfg.Region = c.st.HomeRegion
+		cfg.APIOptions = append(cfg.APIOptions, c.apiOptions()...)
 	}
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion(c.st.HomeRegion),
-		awsconfig.WithHTTPClient(c.authHTTPClient()),
-		awsconfig.WithRetryer(c.retryer()),
+	evidence, auth := aws.HTTPClient(c.opts.HTTPClient), aws.HTTPClient(c.authBase())
+	if roots != nil {
+		evidence = connector.WithBase(c.opts.HTTPClient, trusting(roots))
+		auth = connector.WithBase(c.authBase(), trusting(roots))
 	}
-	if c.st.Credentials.Profile != "" {
-		opts = append(opts, awsconfig.WithSharedConfigProfile(c.st.Credentials.Profile))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("could not load the AWS default credential chain: %w", err)
-	}
-	cfg.Region = c.st.HomeRegion
-	cfg.HTTPClient = c.opts.HTTPClient
-	cfg.APIOptions = append(cfg.APIOptions, c.apiOptions()...)
+	c.mu.Lock()
+	c.evidence, c.auth = evidence, auth
+	c.mu.Unlock()
+	cfg.HTTPClient = evidence
 	return cfg, nil
 }
 
-// apiOptions hands every decoded output to onOutput, when set.
-func (c *Connector) apiOptions() []func(*middleware.Stack) error {
-	if c.onOutput == nil {
-		return nil
+// chainHTTPClient is the client the SDK's chain fetches credentials with: a BuildableClient
+// (the SDK adds AWS_CA_BUNDLE only to those) that connects as the auth client's transport
+// does (proxy, dialer, TLS settings) and trusts the settings' CA bundle. An auth client
+// with another kind of transport is used as it is.
+func (c *Connector) chainHTTPClient() aws.HTTPClient {
+	base := c.authBase()
+	tr, ok := base.Transport.(*http.Transport)
+	switch {
+	case base.Transport == nil:
+		tr = http.DefaultTransport.(*http.Transport)
+	case !ok:
+		return base
 	}
-	observe := middleware.InitializeMiddlewareFunc("ExhibitObserveOutput", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-		out, md, err := next.HandleInitialize(ctx, in)
-		if err == nil {
-			c.onOutput(out.Result)
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.Proxy, t.DialContext = tr.Proxy, tr.DialContext
+		if tr.TLSClientConfig != nil {
+			t.TLSClientConfig = tr.TLSClientConfig.Clone()
 		}
-		return out, md, err
+		if c.caBundle != nil {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			t.TLSClientConfig.RootCAs = c.caBundle.Clone()
+		}
 	})
-	return []func(*middleware.Stack) error{func(s *middleware.Stack) error { return s.Initialize.Add(observe, middleware.Before) }}
 }
+
+// trusting returns a base transport wrapper that trusts only roots (as the SDK does with a
+// CA bundle). It needs an *http.Transport under the client; any other transport fails
+// every request with an error that says so, rather than ignoring the bundle.
+func trusting(roots *x509.CertPool) func(http.RoundTripper) http.RoundTripper {
+	return func(base http.RoundTripper) http.RoundTripper {
+		tr, ok := base.(*http.Transport)
+		if !ok {
+			return failingTransport{fmt.Errorf("a CA bundle cannot be applied to the transport %T", base)}
+		}
+		tr = tr.Clone()
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		tr.TLSClientConfig.RootCAs = roots
+		return tr
+	}
+}
+
+type failingTransport struct{ err error }
+
+func (f failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // assumeRole returns a configuration whose credentials come from assuming roleARN with
 // the base configuration. STS calls go through the auth client: they return credentials,
@@ -142,9 +198,20 @@ func (c *Connector) assumeRole(base aws.Config, roleARN, externalID string) aws.
 	return cfg
 }
 
-// authHTTPClient is the client for credential exchanges (STS, SSO, IMDS): it does not
-// capture, because token responses are credentials, not evidence.
+// authHTTPClient is the client for credential exchanges (STS): it does not capture,
+// because token responses are credentials, not evidence. It trusts the collection's CA
+// bundle (see baseConfig).
 func (c *Connector) authHTTPClient() aws.HTTPClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.auth != nil {
+		return c.auth
+	}
+	return c.authBase()
+}
+
+// authBase is the runner's auth client, or a plain one (tests).
+func (c *Connector) authBase() *http.Client {
 	if c.opts.AuthHTTPClient != nil {
 		return c.opts.AuthHTTPClient
 	}
@@ -282,4 +349,19 @@ func (k clients) securityhub() *securityhub.Client {
 }
 func (k clients) ssm() *ssm.Client {
 	return ssm.NewFromConfig(k.cfg, func(o *ssm.Options) { k.c.override(&o.BaseEndpoint, "ssm") })
+}
+
+// apiOptions hands every decoded output to onOutput, when set.
+func (c *Connector) apiOptions() []func(*middleware.Stack) error {
+	if c.onOutput == nil {
+		return nil
+	}
+	observe := middleware.InitializeMiddlewareFunc("ExhibitObserveOutput", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleInitialize(ctx, in)
+		if err == nil {
+			c.onOutput(out.Result)
+		}
+		return out, md, err
+	})
+	return []func(*middleware.Stack) error{func(s *middleware.Stack) error { return s.Initialize.Add(observe, middleware.Before) }}
 }

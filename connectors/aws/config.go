@@ -14,7 +14,7 @@ import (
 // Settings is the `settings:` section of an aws connector instance.
 //
 //	settings:
-//	  credentials: {profile: audit}              # or access_key_id_env/secret_access_key_env; empty = default chain
+//	  credentials: {profile: audit}              # or access_key_id_env/secret_access_key_env, or default_chain: true
 //	  accounts:                                  # explicit targets ...
 //	    - {id: "111122223333", role_arn: "arn:aws:iam::111122223333:role/ExhibitReadOnly", external_id_env: EXHIBIT_EXTERNAL_ID}
 //	  organizations: {role_name: ExhibitReadOnly, include: ["*"], exclude: ["Sandbox*"]}  # ... or discovery
@@ -23,8 +23,8 @@ import (
 //	  service_concurrency: {iam: 2}
 //	  endpoint_url: http://127.0.0.1:9000        # simulator / tests only
 type Settings struct {
-	// Credentials are the base credentials; empty means the SDK's default chain (env,
-	// shared config, SSO, IMDS, IRSA).
+	// Credentials are the base credentials: static keys, a profile, or the SDK's default
+	// chain, which the config must ask for.
 	Credentials Credentials `yaml:"credentials"`
 	// Accounts lists the target accounts. Exclusive with Organizations. When both are
 	// empty the connector collects from the base credentials' own account.
@@ -52,10 +52,21 @@ type Settings struct {
 	ExcludeKinds []string `yaml:"exclude_kinds"`
 }
 
-// Credentials select the base credentials.
+// Credentials select the base credentials. Exactly one of static keys, Profile and
+// DefaultChain: the connector reads no environment variable or AWS config file unless the
+// config asks for the SDK's chain.
 type Credentials struct {
+	// DefaultChain uses the SDK's default credential chain: environment variables, the
+	// shared config and credentials files (AWS_PROFILE, AWS_CA_BUNDLE, ca_bundle), SSO,
+	// web identity (AWS_WEB_IDENTITY_TOKEN_FILE, IRSA), container and EC2 instance metadata
+	// (IMDSv2). A CA bundle the chain finds applies to evidence requests too.
+	DefaultChain bool `yaml:"default_chain"`
 	// Profile is a shared config profile for the default chain.
 	Profile string `yaml:"profile"`
+	// CABundleFile is a PEM file of the CA certificates that AWS endpoints (or a
+	// TLS-inspecting proxy) present; when set, only these are trusted, as with the SDK's
+	// AWS_CA_BUNDLE.
+	CABundleFile string `yaml:"ca_bundle_file"`
 	// Static credentials, each an environment variable or a file (demo, simulator, CI).
 	AccessKeyIDEnv      string `yaml:"access_key_id_env"`
 	AccessKeyIDFile     string `yaml:"access_key_id_file"`
@@ -133,6 +144,12 @@ func (st *Settings) validate(s connector.Settings) error {
 	static := c.AccessKeyIDEnv != "" || c.AccessKeyIDFile != "" || c.SecretAccessKeyEnv != "" || c.SecretAccessKeyFile != ""
 	if static && c.Profile != "" {
 		return s.Errorf("credentials.profile", "set either a profile or static keys, not both")
+	}
+	if static && c.DefaultChain {
+		return s.Errorf("credentials.default_chain", "set either default_chain or static keys, not both")
+	}
+	if !static && c.Profile == "" && !c.DefaultChain {
+		return s.Errorf("credentials", "choose the base credentials: static keys (access_key_id_env or _file with secret_access_key_env or _file), a profile, or default_chain: true for the SDK's chain")
 	}
 	if static && (c.AccessKeyIDEnv == "") == (c.AccessKeyIDFile == "") {
 		return s.Errorf("credentials", "static credentials need exactly one of access_key_id_env and access_key_id_file")

@@ -6,9 +6,11 @@ package aws
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,6 +56,13 @@ type Connector struct {
 
 	static      aws.CredentialsProvider // nil: default chain
 	externalIDs map[string]string       // account id → external id; "*" for organizations
+	caBundle    *x509.CertPool          // credentials.ca_bundle_file; nil: the base transport's roots
+
+	// The clients of one collection, set by baseConfig: the evidence and auth clients with
+	// the CA bundle of the settings or of the SDK's chain.
+	mu       sync.Mutex
+	evidence aws.HTTPClient
+	auth     aws.HTTPClient
 
 	// backoff replaces the retryer's backoff (tests: no real sleeps). nil = SDK default.
 	backoff retry.BackoffDelayer
@@ -107,6 +116,19 @@ func newConnector(settings connector.Settings, opts connector.Options) (*Connect
 			}
 		}
 		c.static = credentials.NewStaticCredentialsProvider(string(id), string(secret), string(token))
+	}
+	if f := cr.CABundleFile; f != "" {
+		if opts.Secrets == nil {
+			return nil, settings.Errorf("credentials.ca_bundle_file", "a CA bundle file needs a secrets resolver")
+		}
+		pem, err := opts.Secrets.Secret("ca_bundle", "", f)
+		if err != nil {
+			return nil, settings.Errorf("credentials.ca_bundle_file", "%v", err)
+		}
+		c.caBundle = x509.NewCertPool()
+		if !c.caBundle.AppendCertsFromPEM(pem) {
+			return nil, settings.Errorf("credentials.ca_bundle_file", "%s holds no PEM certificate", f)
+		}
 	}
 	for i, a := range st.Accounts {
 		id, err := c.externalID(a.ExternalID, a.ExternalIDEnv, a.ExternalIDFile)
