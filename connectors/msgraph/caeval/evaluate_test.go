@@ -1,6 +1,7 @@
 package caeval
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -280,5 +281,49 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("not covered but no findings: %s", res.Reason)
 			}
 		})
+	}
+}
+
+// TestEvaluateLargeTenant: many named locations, excluded applications, platforms and risk
+// levels in play, and thousands of users: the walk settles covered subtrees at once, and
+// the verdict names the one application left out.
+func TestEvaluateLargeTenant(t *testing.T) {
+	var locs []NamedLocation
+	var locIDs []string
+	for i := 0; i < 150; i++ {
+		id := fmt.Sprintf("loc-%03d", i)
+		locs = append(locs, NamedLocation{ID: id, DisplayName: id, IsTrusted: i%10 == 0})
+		locIDs = append(locIDs, id)
+	}
+	var appIDs []string
+	for i := 0; i < 40; i++ {
+		appIDs = append(appIDs, fmt.Sprintf("app-%02d", i))
+	}
+	var dir []User
+	for i := 0; i < 5000; i++ {
+		dir = append(dir, User{ID: fmt.Sprintf("u%05d", i), UserPrincipalName: fmt.Sprintf("u%05d@contoso.example", i), UserType: "Member",
+			Groups: []string{fmt.Sprintf("g%d", i%7)}})
+	}
+	policies := []Policy{
+		policy("CA-all", mfa, apps(Applications{IncludeApplications: []string{"All"}, ExcludeApplications: appIDs})),
+		policy("CA-apps", mfa, apps(Applications{IncludeApplications: appIDs[1:]})),
+		policy("CA-block-countries", block, locationsOf([]string{"All"}, locIDs[:100])),
+		policy("CA-risk", block, signInRisk("high")),
+		policy("CA-platforms", grant("OR", "compliantDevice"), platformsOf([]string{"android", "iOS"}, nil)),
+	}
+	for g := 0; g < 7; g++ {
+		policies = append(policies, policy(fmt.Sprintf("CA-group-%d", g), grant("AND", "mfa", "compliantDevice"), users(Users{IncludeGroups: []string{fmt.Sprintf("g%d", g)}}), clients("browser")))
+	}
+	// app-00 is excluded from CA-all and not in CA-apps: only the browser policies, the
+	// country block and the risk block reach it, so it escapes where they meet (a desktop
+	// client, in an allowed location, at low risk).
+	res := Evaluate(Tenant{Policies: policies, NamedLocations: locs, Strengths: strengths, Users: dir}, MFAAllUsers)
+	if res.Covered || res.Population != 5000 || len(res.Conditions) != 0 || !strings.Contains(res.Example, "application app-00") {
+		t.Errorf("covered %v, population %d, conditions %v, example %q; want app-00 escaping where the restrictions meet: %s",
+			res.Covered, res.Population, res.Conditions, res.Example, res.Reason)
+	}
+	policies = append(policies, policy("CA-app-00", mfa, apps(Applications{IncludeApplications: appIDs[:1]})))
+	if res := Evaluate(Tenant{Policies: policies, NamedLocations: locs, Strengths: strengths, Users: dir}, MFAAllUsers); !res.Covered {
+		t.Errorf("with app-00 covered too: %s", res.Reason)
 	}
 }

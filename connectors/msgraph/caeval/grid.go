@@ -260,13 +260,25 @@ func (w *walk) run(pols []*compiled, d int, prefix []string) {
 		}
 		return
 	}
-	if d == nDims {
-		w.covered++
-		for e, v := range prefix {
+	if d == nDims || w.settles(pols, d) {
+		// Covered: every situation below, counted at once (a policy that applies to every
+		// remaining value settles the subtree without walking it).
+		n := 1
+		for e := d; e < nDims; e++ {
+			n *= len(w.g.values[e])
+		}
+		w.covered += n
+		for e := 0; e < nDims; e++ {
 			if w.cov[e] == nil {
 				w.cov[e] = map[string]int{}
 			}
-			w.cov[e][v]++
+			if e < d {
+				w.cov[e][prefix[e]] += n
+				continue
+			}
+			for _, v := range w.g.values[e] {
+				w.cov[e][v] += n / len(w.g.values[e])
+			}
 		}
 		return
 	}
@@ -279,6 +291,25 @@ func (w *walk) run(pols []*compiled, d int, prefix []string) {
 		}
 		w.run(next, d+1, append(prefix, v))
 	}
+}
+
+// settles says whether one of pols applies to every value of every dimension from d on.
+func (w *walk) settles(pols []*compiled, d int) bool {
+	for _, c := range pols {
+		all := true
+		for e := d; e < nDims && all; e++ {
+			for _, v := range w.g.values[e] {
+				if !w.g.applies(c, e, v) {
+					all = false
+					break
+				}
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // escaping adds to never, per dimension, the values under which no sign-in is covered at
