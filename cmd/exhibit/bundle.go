@@ -89,6 +89,9 @@ func runBundle(ctx context.Context, g *globals, o bundleOptions, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("%w (bundles are signed with the key that signed the runs)", err)
 	}
+	for _, p := range bundle.RemoveStaleTemp(o.output) {
+		fmt.Fprintf(stderr, "exhibit: removed %s, left by a bundle that was killed\n", p)
+	}
 	tmp := dataTempDir(env.cfg)
 	env.eng.TempDir = tmp
 	compression := bundle.Deflate

@@ -14,6 +14,8 @@ import (
 
 	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/core/index"
+	"github.com/exhibit-dev/exhibit/core/runner"
+	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/check"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 	"github.com/exhibit-dev/exhibit/evidence/store"
@@ -46,7 +48,8 @@ func newCheckCmd(g *globals) *cobra.Command {
   - the chain of runs unbroken (no run missing in the middle) and not forked;
   - every object a manifest references (documents, response bodies, results) present;
   - every run the index records still in the store (the chain alone cannot show that its
-    newest runs were deleted whole).
+    newest runs were deleted whole), and every sealed run of the store in the index
+    (run-not-indexed: bundles and status cannot see it; exhibit reindex repairs it).
 
 Each problem is printed with its location (store and digest, run id, artefact), then a
 summary. The pinned key is the store's own signing.pub in the key directory; with --key or
@@ -95,14 +98,20 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	}
 	fmt.Fprintf(out, "checking %s (%s; runs verified against %s from %s)\n", repo.Describe, mode, verifier.Fingerprint(), keySource)
 
-	expected, err := indexedRuns(ctx, cfg)
+	expected, ix, err := indexedRuns(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	var storeToIndex check.Index
+	if ix != nil {
+		defer ix.Close()
+		storeToIndex = indexLookup{ix: ix, name: "the index (" + cfg.IndexPath() + ")"}
 	}
 	last := time.Now()
 	report, err := check.Run(ctx, repo, verifier, check.Options{
 		ReadData: opts.readData,
 		Expected: expected,
+		Index:    storeToIndex,
 		Progress: func(p check.Progress) {
 			// A line every few seconds shows a long check is alive, without flooding logs.
 			if now := time.Now(); now.Sub(last) >= 5*time.Second {
@@ -116,6 +125,11 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	}
 	for _, p := range report.Problems {
 		fmt.Fprintln(out, p.String())
+	}
+	if pending := runner.PendingSealPath(cfg.DataPath()); !report.OK() {
+		if _, err := os.Stat(pending); err == nil {
+			fmt.Fprintf(out, "note: %s holds a seal that a killed process left half done; the next exhibit collect, serve, evidence add or controls evaluate completes it\n", pending)
+		}
 	}
 	summary := fmt.Sprintf("checked %s (%s", plural(report.Objects, "object"), byteCount(report.ObjectBytes))
 	if opts.readData {
@@ -177,20 +191,21 @@ func openRepo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 
 // indexedRuns returns the sealed runs the index records, so check can tell when the newest
 // runs were deleted from the store whole (ref and manifest), which the hash chain alone
-// cannot show. A missing index is not an error: the store is the source of truth and the
-// index is rebuildable; check then says nothing about such deletions.
-func indexedRuns(ctx context.Context, cfg *config.Config) ([]check.ExpectedRun, error) {
+// cannot show, and the open index, to find the store's runs it misses (the caller closes
+// it). A missing index is not an error: the store is the source of truth and the index is
+// rebuildable; check then says nothing about such deletions.
+func indexedRuns(ctx context.Context, cfg *config.Config) ([]check.ExpectedRun, *index.Index, error) {
 	if _, err := os.Stat(cfg.IndexPath()); err != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ix, err := index.Open(ctx, cfg.IndexPath())
 	if err != nil {
-		return nil, fmt.Errorf("could not open the index to cross-check the runs: %w", err)
+		return nil, nil, fmt.Errorf("could not open the index to cross-check the runs: %w", err)
 	}
-	defer ix.Close()
 	runs, err := ix.Runs(ctx, index.RunFilter{})
 	if err != nil {
-		return nil, fmt.Errorf("could not list the runs of the index: %w", err)
+		ix.Close()
+		return nil, nil, fmt.Errorf("could not list the runs of the index: %w", err)
 	}
 	var out []check.ExpectedRun
 	for _, r := range runs {
@@ -198,5 +213,24 @@ func indexedRuns(ctx context.Context, cfg *config.Config) ([]check.ExpectedRun, 
 			out = append(out, check.ExpectedRun{ID: r.ID, Manifest: *r.Manifest, Source: "the index (" + cfg.IndexPath() + ")"})
 		}
 	}
-	return out, nil
+	return out, ix, nil
 }
+
+// indexLookup lets check ask the index about each run of the store (check.Index).
+type indexLookup struct {
+	ix   *index.Index
+	name string
+}
+
+func (l indexLookup) SealedRun(ctx context.Context, id string) (evidence.Digest, bool, error) {
+	r, _, err := l.ix.Run(ctx, id)
+	if errors.Is(err, index.ErrNotFound) || (err == nil && (r.ID != id || r.Manifest == nil)) {
+		return evidence.Digest{}, false, nil
+	}
+	if err != nil {
+		return evidence.Digest{}, false, err
+	}
+	return *r.Manifest, true, nil
+}
+
+func (l indexLookup) String() string { return l.name }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
@@ -114,6 +115,26 @@ func TestCheckCommand(t *testing.T) {
 			},
 			wantCode: 0,
 			wantOut:  []string{"no problems found"},
+		},
+		{
+			name: "a sealed run the index lacks",
+			damage: func(t *testing.T, data string, _ evidence.Digest) {
+				ctx := context.Background()
+				ix, err := index.Open(ctx, filepath.Join(data, "index.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ix.Close()
+				repo, _ := fsstore.OpenRepo(filepath.Join(data, "store"))
+				if _, err := index.Reindex(ctx, ix, repo); err != nil {
+					t.Fatal(err)
+				}
+				if err := ix.DeleteRun(ctx, "r2"); err != nil { // as a seal the index never heard of
+					t.Fatal(err)
+				}
+			},
+			wantCode: 1,
+			wantOut:  []string{"run-not-indexed: runs ", "(run r2): the store holds this sealed run but the index (", "does not record it: run exhibit reindex", "1 problem found"},
 		},
 		{name: "no store", noStore: true, wantCode: 2, wantErr: "no evidence store at"},
 		{

@@ -46,7 +46,8 @@ On a terminal, progress shows artefacts, HTTP exchanges and gaps per connector. 
 endpoint, a timeout or a crashing connector becomes a gap (recorded missing evidence) and
 the rest of the run goes on. Ctrl-C stops the connectors and seals what was collected as an
 interrupted run. Only one process writes a data directory at a time: a second collect (or
-a running serve) makes this one wait up to --lock-timeout, then give up.
+a run of exhibit serve in progress) makes this one wait up to --lock-timeout, then give up.
+Between the runs of a running exhibit serve, collect runs at once.
 
 Exit codes:
   0    complete: everything was collected
@@ -99,6 +100,11 @@ func runCollect(ctx context.Context, g *globals, opts collectOptions, out, progr
 	}
 	if err := e.checkSettings(insts); err != nil {
 		return nil, err
+	}
+	if !opts.noEvaluate {
+		if _, err := e.engine(); err != nil {
+			return nil, err
+		}
 	}
 	defer e.Close()
 	if err := e.open(ctx, envNeed{repo: true, signer: true}); err != nil {

@@ -166,6 +166,8 @@ func TestCollectExitCodesAndSummary(t *testing.T) {
     type: fake
     schedule: "61 * * * *"
 `, nil, 1, nil, `exhibit.yaml:7: connectors[0].schedule: invalid schedule "61 * * * *"`},
+		{"bad rules file before the run", "controls:\n  rules: [/dev/zero]\n" + twoConnectors, nil, 1, nil,
+			`exhibit.yaml:5: controls.rules[0]: could not read rules file: read /dev/zero: not a regular file (a character device)`},
 		{"unknown --connector", twoConnectors, []string{"--connector", "gamma"}, 1, nil, "unknown connector gamma (configured: alpha, beta)"},
 		{"no connectors", "", nil, 1, nil, "no connectors to run"},
 	}
@@ -271,6 +273,9 @@ func TestMain(m *testing.M) {
 		connectorRegistry = func() *connector.Registry { return connector.NewRegistry(fakeFactory{}) }
 		controlsKnownKinds = nil
 		os.Exit(run(context.Background(), []string{"--config", cfg, "collect"}))
+	}
+	if at := os.Getenv("EXHIBIT_TEST_KILL_AT"); at != "" {
+		os.Exit(killableExhibit(at, os.Getenv("EXHIBIT_TEST_ARGS")))
 	}
 	if dir := os.Getenv("EXHIBIT_TEST_HOLD_LOCK"); dir != "" {
 		l, err := lock.Acquire(context.Background(), dir, 0, "exhibit serve")

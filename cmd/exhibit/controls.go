@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/core/index"
 	"github.com/exhibit-dev/exhibit/core/lock"
+	"github.com/exhibit-dev/exhibit/core/runner"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 	"github.com/exhibit-dev/exhibit/evidence/store"
 )
@@ -112,6 +114,17 @@ func openControlsEnv(ctx context.Context, g *globals, need envNeeds) (*controlsE
 		if created && need.stderr != nil {
 			fmt.Fprintf(need.stderr, "exhibit: created a new signing key in %s (fingerprint %s); keep it safe and give the fingerprint to your auditor\n",
 				cfg.KeyDir(), e.signer.Fingerprint())
+		}
+	}
+	if e.lock != nil && e.repo != nil && e.signer != nil {
+		// A writer: it seals with the runner's pending-seal step, after completing what a
+		// killed writer left (a pending seal, an unindexed run, a run journal).
+		e.eng.PendingSeal = runner.PendingSealPath(cfg.DataPath())
+		r := &runner.Runner{Repo: e.repo, Signer: e.signer, Index: e.ix, DataDir: cfg.DataPath(), TempDir: e.eng.TempDir,
+			Logger: newLogger(cfg, cmp.Or[io.Writer](need.stderr, io.Discard)), Command: "exhibit " + need.lock, Version: version}
+		if _, err := r.Recover(ctx); err != nil {
+			e.Close()
+			return nil, err
 		}
 	}
 	return e, nil

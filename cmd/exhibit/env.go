@@ -16,6 +16,7 @@ import (
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/core/index"
+	"github.com/exhibit-dev/exhibit/core/lock"
 	"github.com/exhibit-dev/exhibit/core/runner"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 	"github.com/exhibit-dev/exhibit/evidence/store"
@@ -35,6 +36,7 @@ type cmdEnv struct {
 	signer   *sign.Signer
 	ix       *index.Index
 	registry *connector.Registry
+	eng      *controls.Engine // see engine
 }
 
 // envNeed says what a command opens beyond the config, the logger and the index.
@@ -110,20 +112,36 @@ func runnerLimits(cfg *config.Config) connector.Limits {
 	return connector.Limits{MaxPages: r.MaxPages, MaxAttempts: r.MaxAttempts, MaxRetryAfter: r.MaxRetryAfter}
 }
 
-// dataTempDir is <data_dir>/tmp, created if needed, for spool files that may be large (run
-// manifests, results, bundles); "" (the system's temporary directory) if it cannot be made.
+// dataTempDir is this process's directory in <data_dir>/tmp, created if needed, for spool
+// files that may be large (run manifests, results, bundles); "" (the system's temporary
+// directory) if it cannot be made. What killed processes left there is removed first (see
+// lock.TempDir).
 func dataTempDir(cfg *config.Config) string {
-	tmp := filepath.Join(cfg.DataPath(), "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
+	tmp, err := lock.TempDir(filepath.Join(cfg.DataPath(), "tmp"))
+	if err != nil {
 		return ""
 	}
 	return tmp
 }
 
+// engine builds the config's controls engine, once. Commands that evaluate call it before
+// they open the data directory, so that a bad rules file is reported before a store, an
+// index or a key is created.
+func (e *cmdEnv) engine() (*controls.Engine, error) {
+	if e.eng == nil {
+		eng, err := newControlsEngine(e.cfg)
+		if err != nil {
+			return nil, err
+		}
+		e.eng = eng
+	}
+	return e.eng, nil
+}
+
 // evaluator builds the config's controls engine for a runner: it judges each run's
 // artefacts as the run is sealed, spooling in the runner's temporary directory.
 func (e *cmdEnv) evaluator(r *runner.Runner) (*controls.Engine, error) {
-	eng, err := newControlsEngine(e.cfg)
+	eng, err := e.engine()
 	if err != nil {
 		return nil, err
 	}
@@ -136,15 +154,25 @@ var errNoConnectors = errors.New("no connectors to run: add connectors to the co
 
 // openStore opens (creating it if needed) the configured evidence store.
 func openStore(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
+	var repo *store.Repo
+	var err error
 	switch cfg.Store.Type {
 	case "", "fs":
-		return fsstore.OpenRepo(cfg.StoreDir())
+		repo, err = fsstore.OpenRepo(cfg.StoreDir())
 	case "s3":
-		return openS3Repo(ctx, cfg)
+		repo, err = openS3Repo(ctx, cfg)
 	default:
 		return nil, fmt.Errorf("store type %q is not supported by this command yet", cfg.Store.Type)
 	}
+	if err == nil && wrapRepo != nil {
+		repo = wrapRepo(repo)
+	}
+	return repo, err
 }
+
+// wrapRepo, if set (the crash tests), wraps every store a command opens, to stop the
+// process at a chosen point of a seal.
+var wrapRepo func(*store.Repo) *store.Repo
 
 func (e *cmdEnv) Close() {
 	if e.ix != nil {

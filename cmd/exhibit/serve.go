@@ -44,8 +44,11 @@ the connector's own, in schedule.time_zone, with schedule.jitter), and serve
 
 A scheduled run of a connector whose previous run is still going is skipped (and counted).
 With schedule.catch_up (the default), a run missed while Exhibit was down runs once at
-start-up, recorded as late. serve holds the data directory: a concurrent exhibit collect
-is refused. SIGTERM or SIGINT stops it gracefully: runs in progress are sealed as
+start-up, recorded as late. One serve runs per data directory (a second is refused). serve
+locks the data directory only while it writes (its recovery at start, each run), so exhibit
+collect, evidence add and controls evaluate work while it runs: between its runs at once,
+during one after waiting for it (--lock-timeout); a scheduled run that finds the directory
+busy waits for it. SIGTERM or SIGINT stops it gracefully: runs in progress are sealed as
 interrupted with what they collected.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,36 +60,51 @@ interrupted with what they collected.`,
 	return cmd
 }
 
+// scheduledLockWait is how long a scheduled run waits for another process (a collect) to
+// release the data directory: as long as that process's run may take.
+func scheduledLockWait(runDeadline time.Duration) time.Duration {
+	if runDeadline > 0 {
+		return runDeadline + time.Minute
+	}
+	return 6 * time.Hour
+}
+
 func runServe(ctx context.Context, g *globals, opts serveOptions, stderr io.Writer) error {
-	e, err := openCmdEnv(ctx, g, stderr, envNeed{repo: true, signer: true, connectors: true})
+	// The rules are checked before the data directory is touched.
+	e, err := loadCmdEnv(g, stderr, true)
+	if err != nil {
+		return err
+	}
+	eng, err := e.engine()
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if err := e.open(ctx, envNeed{repo: true, signer: true}); err != nil {
+		return err
+	}
 	log := e.log
 	listen := opts.listen
 	if listen == "" {
 		listen = e.cfg.Server.Listen
 	}
-	eng, err := newControlsEngine(e.cfg)
-	if err != nil {
-		return err
-	}
 	eng.TempDir = dataTempDir(e.cfg) // as the runners' own spool files
-	lk, err := lock.Acquire(ctx, e.cfg.DataPath(), opts.lockTimeout, "exhibit serve")
+	// One scheduler per data directory. The data directory's write lock is taken only
+	// while serve writes (the recovery below, each run), so exhibit collect can run between.
+	sl, err := lock.AcquireFile(ctx, e.cfg.DataPath(), lock.ServeFileName, opts.lockTimeout, "exhibit serve")
 	if err != nil {
 		return err
 	}
-	defer lk.Release()
+	defer sl.Release()
 
 	reg, metrics := server.NewRegistry()
-	newRunner := func() *runner.Runner {
-		r := e.newRunner("exhibit serve", 0)
+	newRunner := func(lockTimeout time.Duration) *runner.Runner {
+		r := e.newRunner("exhibit serve", lockTimeout)
 		r.Evaluator = eng
 		r.Observe = metrics.ObserveExchange
 		return r
 	}
-	recovered, err := newRunner().Recover(ctx)
+	recovered, err := newRunner(opts.lockTimeout).Recover(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +140,8 @@ func runServe(ctx context.Context, g *globals, opts serveOptions, stderr io.Writ
 		}
 		metrics.RunStarted()
 		defer metrics.RunEnded()
-		sum, err := newRunner().Run(ctx, insts)
+		// A collect may hold the data directory: wait for it rather than skip the run.
+		sum, err := newRunner(scheduledLockWait(e.cfg.Runner.RunDeadline)).Run(ctx, insts)
 		if err != nil {
 			log.Error("scheduled run failed", "connectors", names, "err", err)
 			return

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,4 +107,52 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func TestCollectRunsWhileServeRuns(t *testing.T) {
+	// A real exhibit serve process: after its catch-up run it holds the data directory only
+	// while it writes, so exhibit collect runs; a second serve is refused.
+	withFakeRegistry(t)
+	cfg, _ := collectConfig(t, twoConnectors)
+	text, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(text), "level: warn", "level: info", 1)), 0o644)
+	serve, logs := startExhibit(t, "--config", cfg, "serve", "--listen", "127.0.0.1:0")
+	sealed := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), `"msg":"run sealed"`) {
+				sealed <- true
+			}
+		}
+		close(sealed)
+	}()
+	if !<-sealed {
+		t.Fatal("serve ended before its catch-up run was sealed")
+	}
+
+	// The lock timeout covers serve's last moments of its run (it logs the seal, then
+	// releases the data directory).
+	out, errOut, code := execExhibit(t, "--config", cfg, "collect", "--lock-timeout", "1m")
+	if code != 0 || !strings.Contains(out, ": complete — 5 artefacts") {
+		t.Fatalf("collect while serve runs: exit %d\n%s%s", code, out, errOut)
+	}
+	second, _ := startExhibit(t, "--config", cfg, "serve", "--listen", "127.0.0.1:0")
+	var ee *exec.ExitError
+	if err := second.Wait(); !errors.As(err, &ee) {
+		t.Errorf("a second serve on the same data directory: %v, want it refused", err)
+	}
+
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := serve.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v", err)
+	}
+	if runs := listRuns(t, cfg); len(runs) != 2 || runs[0].Previous != runs[1].Manifest {
+		t.Errorf("runs: %+v; want the catch-up and the collect, chained", runs)
+	}
+	if out, errOut, code := execExhibit(t, "--config", cfg, "check"); code != 0 {
+		t.Errorf("check: exit %d\n%s%s", code, out, errOut)
+	}
 }

@@ -49,7 +49,10 @@ func TempDir(parent string) (string, error) {
 	tempMu.Lock()
 	defer tempMu.Unlock()
 	if d, ok := tempDirs[parent]; ok {
-		return d, nil
+		if _, err := os.Stat(d); err == nil {
+			return d, nil
+		}
+		// Removed under the process's feet: make another.
 	}
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", fmt.Errorf("could not create the temporary directory: %w", err)
