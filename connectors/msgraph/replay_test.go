@@ -159,6 +159,16 @@ func TestDocumentedExamples(t *testing.T) {
 				"conditionalaccessroot-post-policies-1.json", "conditionalaccessroot-post-policies-2.json")}
 		}, map[string]controls.Outcome{"msgraph.entra.conditional_access.mfa_all_users": controls.Fail},
 			map[string][]string{"mfaAllUsers": {"left out", "(not included)"}}},
+		// subscribedsku-list: an Office 365 E5 without Entra ID P1 and a suspended CRM
+		// subscription; identitysecuritydefaultsenforcementpolicy-get: security defaults on.
+		// Without P1 there is no conditional access to judge (a licence gap, not a failed
+		// control), and security defaults are the baseline, which holds.
+		{"the documented licences and security defaults", func(t *testing.T) []connectortest.Response {
+			return []connectortest.Response{
+				docExample(t, "/subscribedSkus", "subscribedsku-list.json", nil),
+				docExample(t, "/policies/identitySecurityDefaultsEnforcementPolicy", "identitysecuritydefaultsenforcementpolicy-get.json", nil),
+			}
+		}, map[string]controls.Outcome{"msgraph.entra.security_defaults.baseline": controls.Pass}, nil},
 		// authorizationpolicy-get: everyone may invite guests and register apps; the
 		// assigned grant policy is no self-consent policy.
 		{"the documented authorization policy", func(t *testing.T) []connectortest.Response {
@@ -184,6 +194,13 @@ func TestDocumentedExamples(t *testing.T) {
 			arts, err := h.collect(t, context.Background())
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.name == "the documented licences and security defaults" {
+				for _, k := range []string{KindConditionalAccess, KindBreakGlass, KindRiskPolicies} {
+					if status(arts[k]) != evidence.StatusNotLicensed {
+						t.Errorf("%s: %s (%s), want not_licensed", k, status(arts[k]), arts[k].Error)
+					}
+				}
 			}
 			results := map[string]controls.Result{}
 			for _, a := range arts {

@@ -104,6 +104,11 @@ func (s *Sim) route(r *http.Request, rel string) response {
 		if !s.lic.EntraP1 {
 			return errNoP1
 		}
+		// The API reference (signin-list) documents $top, $skiptoken and $filter, newest
+		// first; $orderby is not among them.
+		if q.Has("$orderby") {
+			return graphError(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $orderby is not supported for sign-in logs.")
+		}
 		// The bad tenant's sign-in log is empty (nothing is logged or it was purged).
 		n := 50
 		if s.opts.Posture == PostureBad {
