@@ -75,11 +75,11 @@ func (col *collector) orgTasks(org string) []task {
 	s := orgSubject(org)
 	ts := []task{
 		{kindMembersWithout2FA, s, func(ctx context.Context) []evidence.Artefact { return one(col.membersWithout2FA(ctx, org)) }},
-		{kindMembersInsecure2FA, s, func(ctx context.Context) []evidence.Artefact { return one(col.membersInsecure2FA(ctx, org)) }},
 		{kindOutsideCollabs, s, func(ctx context.Context) []evidence.Artefact { return one(col.outsideCollaborators(ctx, org)) }},
 		{kindActionsPermissions, s, func(ctx context.Context) []evidence.Artefact { return one(col.actionsPermissions(ctx, org)) }},
 		{kindWorkflowPermissions, s, func(ctx context.Context) []evidence.Artefact { return one(col.workflowPermissions(ctx, org)) }},
 		{kindWebhooks, s, func(ctx context.Context) []evidence.Artefact { return one(col.webhooks(ctx, org)) }},
+		{kindMembersInsecure2FA, s, func(ctx context.Context) []evidence.Artefact { return one(col.membersInsecure2FA(ctx, org)) }},
 	}
 	if *col.cfg.AuditLog {
 		ts = append(ts, task{kindAuditLog, s, func(ctx context.Context) []evidence.Artefact { return one(col.auditLog(ctx, org)) }})

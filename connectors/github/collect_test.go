@@ -219,6 +219,20 @@ func TestGaps(t *testing.T) {
 			want: map[string]evidence.Status{kindOwners + " github:acme": evidence.StatusForbidden},
 		},
 		{
+			name: "repository listing refused: every per-repository kind is a gap at the organisation",
+			opts: sim.Options{Faults: []simkit.Fault{sim.NotAccessible(`/orgs/acme/repos$`, 0)}},
+			want: map[string]evidence.Status{
+				kindRepositories + " github:acme":        evidence.StatusForbidden,
+				kindSecurityAnalysis + " github:acme":    evidence.StatusForbidden,
+				kindBranchProtection + " github:acme":    evidence.StatusForbidden,
+				kindRulesets + " github:acme":            evidence.StatusForbidden,
+				kindEffectiveProtection + " github:acme": evidence.StatusForbidden,
+				kindCollaborators + " github:acme":       evidence.StatusForbidden,
+				kindVulnAlerts + " github:acme":          evidence.StatusForbidden,
+				kindSecurityPolicy + " github:acme":      evidence.StatusForbidden,
+			},
+		},
+		{
 			name:  "audit log switched off",
 			opts:  sim.Options{},
 			extra: []string{"audit_log: false"},

@@ -46,8 +46,7 @@ func (col *collector) listRepos(ctx context.Context, org string, owners *ownerSe
 	scope := repoScope{}
 	for {
 		if err := guard.Next(strconv.Itoa(opt.Page)); err != nil {
-			g := gap(kindRepositories, subject, fmt.Errorf("could not list the repositories of %s: %w", org, err), all)
-			return nil, submit(artefactTask(g))
+			return nil, col.listingFailed(org, fmt.Errorf("could not list the repositories of %s: %w", org, err), all, submit)
 		}
 		pctx, rec := connector.Record(ctx)
 		repos, resp, err := col.gh.Repositories.ListByOrg(pctx, org, opt)
@@ -57,8 +56,7 @@ func (col *collector) listRepos(ctx context.Context, org string, owners *ownerSe
 			if ctx.Err() != nil {
 				return nil, false
 			}
-			g := gap(kindRepositories, subject, fmt.Errorf("could not list the repositories of %s (page %d): %w", org, max(opt.Page, 1), err), all)
-			return nil, submit(artefactTask(g))
+			return nil, col.listingFailed(org, fmt.Errorf("could not list the repositories of %s (page %d): %w", org, max(opt.Page, 1), err), all, submit)
 		}
 		for _, r := range repos {
 			e := repoEntry{
@@ -89,6 +87,30 @@ func (col *collector) listRepos(ctx context.Context, org string, owners *ownerSe
 		InScope      int         `json:"in_scope"`
 	}{org, entries, len(entries), len(scope)}, all)
 	return scope, submit(artefactTask(inv))
+}
+
+// repoKinds are the kinds collected per repository.
+var repoKinds = []string{kindSecurityAnalysis, kindBranchProtection, kindRulesets, kindEffectiveProtection,
+	kindCollaborators, kindVulnAlerts, kindSecurityPolicy}
+
+// listingFailed submits the inventory gap and, because the repositories not yet listed are
+// unknown, a gap at the organisation for every per-repository kind, so their rules show
+// no evidence instead of disappearing. It returns false if the run was cancelled.
+func (col *collector) listingFailed(org string, err error, exchanges []evidence.Exchange, submit func(task) bool) bool {
+	subject := orgSubject(org)
+	if !submit(artefactTask(gap(kindRepositories, subject, err, exchanges))) {
+		return false
+	}
+	for _, k := range repoKinds {
+		if k == kindSecurityPolicy && col.cfg.SecurityPolicy == "none" {
+			continue
+		}
+		g := gapWith(k, subject, statusOf(err), fmt.Errorf("repositories not listed, so not collected: %w", err), nil)
+		if !submit(artefactTask(g)) {
+			return false
+		}
+	}
+	return true
 }
 
 // artefactTask wraps an artefact that is already complete, so it is emitted in order.
