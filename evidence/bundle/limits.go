@@ -5,7 +5,8 @@ package bundle
 // any content is read, and again on the bytes actually read.
 type Limits struct {
 	// MaxEntries bounds the number of entries in the central directory. The reader keeps
-	// one small record per entry (~150 bytes), so this bounds its memory.
+	// one small record per entry (~150 bytes) and an index of them (~50 bytes), so this
+	// bounds its memory.
 	MaxEntries int
 	// MaxNameLength bounds an entry name in bytes; MaxDepth its number of path components.
 	MaxNameLength int

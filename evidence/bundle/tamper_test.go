@@ -378,3 +378,21 @@ func TestVerifyMarkdown(t *testing.T) {
 	}
 	fmt.Fprint(io.Discard, md)
 }
+
+// TestHashPaths: entries are hashed from runs read whole or, when larger than hashSpan,
+// streamed; both find an altered file and accept the genuine ones.
+func TestHashPaths(t *testing.T) {
+	f := newFixture(t, fixtureOptions{runs: 1, perRun: 3})
+	path, _ := f.build(t, buildOptions{})
+	fs := readBundle(t, path)
+	fs.flip(t, fs.first(t, "raw/", ""))
+	tampered := fs.write(t)
+	for _, span := range []uint64{1 << 20, 300, 1} {
+		t.Run(fmt.Sprint(span), func(t *testing.T) {
+			defer func(old uint64) { hashSpan = old }(hashSpan)
+			hashSpan = span
+			mustOK(t, f.verify(t, path))
+			wantProblem(t, f.verify(t, tampered), "content does not match SHA256SUMS")
+		})
+	}
+}

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -10,7 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,6 +146,7 @@ type verifier struct {
 	cr      *Report
 	tainted atomic.Bool
 	top     string
+	byRel   map[string]int32 // entries by path relative to top
 	key     *sign.Verifier
 	opts    VerifyOptions
 	sumsOK  bool
@@ -244,6 +246,7 @@ func (v *verifier) checkNames() bool {
 	top, _, _ := strings.Cut(entries[0].name, "/")
 	ok := true
 	folded := map[string]string{} // lower-cased names with upper-case letters → name
+	dirs := map[string]struct{}{} // the directories the names imply
 	for i := range entries {
 		e := &entries[i]
 		t, _, found := strings.Cut(e.name, "/")
@@ -267,16 +270,32 @@ func (v *verifier) checkNames() bool {
 			}
 			folded[lower] = e.name
 		}
-		if !e.dir {
-			if j := v.a.search(e.name + "/"); j < len(entries) && strings.HasPrefix(entries[j].name, e.name+"/") {
-				v.rep.addf(printable(e.name), "is both a file and a directory")
-				ok = false
+		for j := 0; ; {
+			k := strings.IndexByte(e.name[j:], '/')
+			if k < 0 || j+k == len(e.name)-1 {
+				break
 			}
+			if _, seen := dirs[e.name[:j+k]]; !seen {
+				dirs[e.name[:j+k]] = struct{}{}
+			}
+			j += k + 1
+		}
+	}
+	for i := range entries {
+		if _, both := dirs[entries[i].name]; both && !entries[i].dir {
+			v.rep.addf(printable(entries[i].name), "is both a file and a directory")
+			ok = false
 		}
 	}
 	if ok {
 		v.top = top
 		v.rep.Top = top
+		// The content checks look up a file or more per artefact: an index by the path
+		// relative to the top folder (the keys share the names' bytes).
+		v.byRel = make(map[string]int32, len(entries))
+		for i := range entries {
+			v.byRel[v.rel(&entries[i])] = int32(i)
+		}
 	}
 	return ok
 }
@@ -296,11 +315,11 @@ func (a *archive) search(name string) int {
 
 // file returns the entry at rel (relative to the top folder), or nil.
 func (v *verifier) file(rel string) *entry {
-	e := v.a.lookup(v.top + "/" + rel)
-	if e == nil || e.dir {
+	i, ok := v.byRel[rel]
+	if !ok || v.a.entries[i].dir {
 		return nil
 	}
-	return e
+	return &v.a.entries[i]
 }
 
 // readSmall reads a small file whole, bounded by MaxMetadataSize.
@@ -387,6 +406,8 @@ func (v *verifier) checkSums() error {
 	defer rc.Close()
 	sr := newSumsReader(io.TeeReader(rc, h), v.lim)
 	parsed := true
+	// SHA256SUMS and the entries are both sorted by path: one pass matches them.
+	entries, j := v.a.entries, 0
 	for {
 		l, err := sr.next()
 		if err == io.EOF {
@@ -397,7 +418,13 @@ func (v *verifier) checkSums() error {
 			parsed = false
 			break
 		}
-		f := v.a.lookup(v.top + "/" + l.path)
+		for j < len(entries) && v.rel(&entries[j]) < l.path {
+			j++
+		}
+		var f *entry
+		if j < len(entries) && v.rel(&entries[j]) == l.path {
+			f = &entries[j]
+		}
 		switch {
 		case f == nil:
 			v.rep.addf(l.path, "listed in SHA256SUMS but missing from the bundle (a removed file)")
@@ -414,8 +441,7 @@ func (v *verifier) checkSums() error {
 	}
 	for i := range v.a.entries {
 		f := &v.a.entries[i]
-		rel := strings.TrimPrefix(f.name, v.top+"/")
-		if !f.dir && !f.listed && !unsigned[rel] && f.name != v.top {
+		if rel := v.rel(f); !f.dir && !f.listed && !unsigned[rel] {
 			v.rep.addf(rel, "not listed in SHA256SUMS (an added file)")
 		}
 	}
@@ -444,54 +470,74 @@ func (v *verifier) checkSums() error {
 	return nil
 }
 
-// hashAll hashes every listed file in parallel and compares it with SHA256SUMS.
+// hashAll hashes every listed file in parallel and compares it with SHA256SUMS. The files
+// are read in archive order, in runs of consecutive entries of up to hashSpan bytes that a
+// worker reads with one ReadAt and hashes from memory: a bundle of small files costs one
+// read per run instead of one (or more) per file.
 func (v *verifier) hashAll() error {
 	var next atomic.Int64
 	var files, bytesRead atomic.Int64
 	var wg sync.WaitGroup
 	entries := v.a.entries
-	// Read in archive order: sequential reads of the file, not a seek per entry.
 	order := make([]int32, 0, len(entries))
 	for i := range entries {
 		if entries[i].listed {
 			order = append(order, int32(i))
 		}
 	}
-	sort.Slice(order, func(i, j int) bool { return entries[order[i]].data < entries[order[j]].data })
+	slices.SortFunc(order, func(i, j int32) int { return cmp.Compare(entries[i].data, entries[j].data) })
+	// runs[k] is the index in order where the k-th run starts.
+	runs := make([]int32, 0, len(order)/64+2)
+	for i := range order {
+		e := &entries[order[i]]
+		if i == 0 || e.data+e.comp-entries[order[runs[len(runs)-1]]].data > hashSpan {
+			runs = append(runs, int32(i))
+		}
+	}
+	runs = append(runs, int32(len(order)))
 	var ioErr error
 	var ioOnce sync.Once
+	failed := func(err error) bool {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			ioOnce.Do(func() { ioErr = err })
+			return true
+		}
+		return false
+	}
 	for w := 0; w < v.opts.Workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 256<<10)
-			h := sha256.New()
+			m := newMemHasher()
+			var span []byte
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(order) || v.ctx.Err() != nil {
+				k := int(next.Add(1) - 1)
+				if k >= len(runs)-1 || v.ctx.Err() != nil {
 					return
 				}
-				e := &entries[order[i]]
-				h.Reset()
-				rc := v.a.open(e)
-				n, err := io.CopyBuffer(h, rc, buf)
-				rc.Close()
-				files.Add(1)
-				bytesRead.Add(n)
-				rel := strings.TrimPrefix(e.name, v.top+"/")
-				if err != nil {
-					var pe *os.PathError
-					if errors.As(err, &pe) {
-						ioOnce.Do(func() { ioErr = err })
+				run := order[runs[k]:runs[k+1]]
+				first, last := &entries[run[0]], &entries[run[len(run)-1]]
+				if len(run) == 1 && first.comp > hashSpan {
+					n, err := v.hashStreamed(first, m)
+					files.Add(1)
+					bytesRead.Add(n)
+					if err != nil && failed(err) {
 						return
 					}
-					v.rep.addf(rel, "cannot be read: %v", err)
 					continue
 				}
-				var got [32]byte
-				h.Sum(got[:0])
-				if got != e.sum {
-					v.rep.addf(rel, "content does not match SHA256SUMS (altered)")
+				span = slices.Grow(span[:0], int(last.data+last.comp-first.data))[:last.data+last.comp-first.data]
+				if _, err := v.a.r.ReadAt(span, int64(first.data)); err != nil {
+					ioOnce.Do(func() { ioErr = err })
+					return
+				}
+				for _, i := range run {
+					e := &entries[i]
+					got, err := m.hash(e, span[e.data-first.data:e.data-first.data+e.comp])
+					files.Add(1)
+					bytesRead.Add(int64(e.size))
+					v.compareSum(e, got, err)
 				}
 			}
 		}()
@@ -504,6 +550,39 @@ func (v *verifier) hashAll() error {
 	}
 	return nil
 }
+
+// hashSpan bounds the bytes a hashing worker reads at once; a larger entry is streamed.
+// A variable for the tests.
+var hashSpan uint64 = 1 << 20
+
+// hashStreamed hashes an entry too large to read at once; an I/O error is returned.
+func (v *verifier) hashStreamed(e *entry, m *memHasher) (int64, error) {
+	m.sha.Reset()
+	rc := v.a.open(e)
+	n, err := io.CopyBuffer(m.sha, rc, m.copy)
+	rc.Close()
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return n, err
+	}
+	var got [32]byte
+	m.sha.Sum(got[:0])
+	v.compareSum(e, got, err)
+	return n, nil
+}
+
+// compareSum reports an entry that could not be read or does not match SHA256SUMS.
+func (v *verifier) compareSum(e *entry, got [32]byte, err error) {
+	switch {
+	case err != nil:
+		v.rep.addf(v.rel(e), "cannot be read: %v", err)
+	case got != e.sum:
+		v.rep.addf(v.rel(e), "content does not match SHA256SUMS (altered)")
+	}
+}
+
+// rel returns an entry's path relative to the top folder.
+func (v *verifier) rel(e *entry) string { return e.name[min(len(v.top)+1, len(e.name)):] }
 
 // listedFile returns the entry at rel if it is a file SHA256SUMS lists.
 func (v *verifier) listedFile(rel string) *entry {

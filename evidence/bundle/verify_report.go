@@ -3,8 +3,8 @@ package bundle
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"html"
 	"io"
 	"path"
@@ -156,7 +156,8 @@ func (v *reportChecker) checkRLink(rel string, l rlink) {
 		if h.Algorithm != "SHA-256" {
 			continue
 		}
-		if !strings.EqualFold(h.Value, fmt.Sprintf("%x", e.sum)) {
+		var given [32]byte
+		if n, err := hex.Decode(given[:], []byte(h.Value)); err != nil || n != len(given) || given != e.sum {
 			v.cr.addf(rel, "gives %s the hash %s, but it is %x", strings.TrimPrefix(e.name, v.top+"/"), printable(h.Value), e.sum)
 		}
 	}

@@ -3,6 +3,7 @@ package bundle
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -161,6 +162,7 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 	var fixed [centralLen]byte
 	var total, next uint64 // next: where the writer would have put this entry's local header
 	var rec leBuf
+	var cdBuf []byte
 	lay := layout{add: add}
 	for i := uint64(0); i < count; i++ {
 		if _, err := io.ReadFull(br, fixed[:]); err != nil {
@@ -182,7 +184,10 @@ func readArchive(r io.ReaderAt, size int64, lim Limits, add func(path, msg strin
 		madeBy := le.Uint16(fixed[4:]) >> 8
 		nameLen, extraLen, commentLen := int(le.Uint16(fixed[28:])), int(le.Uint16(fixed[30:])), int(le.Uint16(fixed[32:]))
 		diskStart, external := le.Uint16(fixed[34:]), le.Uint32(fixed[38:])
-		buf := make([]byte, nameLen+extraLen+commentLen)
+		if n := nameLen + extraLen + commentLen; cap(cdBuf) < n {
+			cdBuf = make([]byte, n)
+		}
+		buf := cdBuf[:nameLen+extraLen+commentLen]
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return nil, formatErr("central directory entry %d is truncated", i)
 		}
@@ -340,49 +345,49 @@ func (e *entry) zip64(extra []byte) error {
 
 // checkEntry reports what makes an entry unsafe or unreadable; content checks come later.
 func (a *archive) checkEntry(e *entry, madeBy uint16, external uint32, commentLen int, add func(path, msg string)) {
-	name := printable(e.name)
+	bad := func(msg string) { add(printable(e.name), msg) } // printable only for a problem
 	if msg := unsafeName(e.name, a.lim); msg != "" {
-		add(name, "unsafe entry name: "+msg)
+		bad("unsafe entry name: " + msg)
 	}
 	if madeBy == creatorUnix {
 		switch mode := external >> 16 & 0o170000; mode {
 		case 0, 0o100000:
 			if e.dir {
-				add(name, "a directory name with a regular file's mode")
+				bad("a directory name with a regular file's mode")
 			}
 		case 0o040000:
 			if !e.dir {
-				add(name, "a directory without a trailing slash")
+				bad("a directory without a trailing slash")
 			}
 		case 0o120000:
-			add(name, "a symbolic link; bundles hold regular files only")
+			bad("a symbolic link; bundles hold regular files only")
 		default:
-			add(name, fmt.Sprintf("a special file (mode %06o); bundles hold regular files only", mode))
+			bad(fmt.Sprintf("a special file (mode %06o); bundles hold regular files only", mode))
 		}
 	}
 	if commentLen != 0 {
-		add(name, "the entry has a comment; bundles have none")
+		bad("the entry has a comment; bundles have none")
 	}
 	if e.flags&0x1 != 0 || e.flags&0x40 != 0 || e.flags&0x2000 != 0 {
-		add(name, "the entry is encrypted")
+		bad("the entry is encrypted")
 	}
 	switch e.method {
 	case methodStore:
 		if e.comp != e.size {
-			add(name, fmt.Sprintf("a stored entry whose sizes differ (%d compressed, %d uncompressed)", e.comp, e.size))
+			bad(fmt.Sprintf("a stored entry whose sizes differ (%d compressed, %d uncompressed)", e.comp, e.size))
 		}
 	case methodDeflate:
 		if e.size > uint64(a.lim.MaxRatio)*e.comp+ratioSlack {
-			add(name, fmt.Sprintf("zip bomb: %d compressed bytes declare %d uncompressed (ratio above %d)", e.comp, e.size, a.lim.MaxRatio))
+			bad(fmt.Sprintf("zip bomb: %d compressed bytes declare %d uncompressed (ratio above %d)", e.comp, e.size, a.lim.MaxRatio))
 		}
 	default:
-		add(name, fmt.Sprintf("unsupported compression method %d (want stored or deflate)", e.method))
+		bad(fmt.Sprintf("unsupported compression method %d (want stored or deflate)", e.method))
 	}
 	if e.size > uint64(a.lim.MaxEntrySize) {
-		add(name, fmt.Sprintf("the entry declares %d bytes, more than the limit of %d", e.size, a.lim.MaxEntrySize))
+		bad(fmt.Sprintf("the entry declares %d bytes, more than the limit of %d", e.size, a.lim.MaxEntrySize))
 	}
 	if e.dir && (e.size != 0 || e.comp != 0) {
-		add(name, "a directory entry with content")
+		bad("a directory entry with content")
 	}
 }
 
@@ -393,31 +398,37 @@ func (a *archive) checkEntry(e *entry, madeBy uint16, external uint32, commentLe
 func (a *archive) checkLocalHeaders(cdOff uint64, lay *layout) error {
 	sort.Slice(a.entries, func(i, j int) bool { return a.entries[i].header < a.entries[j].header })
 	le := binary.LittleEndian
-	var buf, want leBuf
+	var want leBuf
+	// The headers are read through a window of the archive, one read for many entries.
+	win := make([]byte, 0, min(cdOff, 1<<20))
+	winOff := uint64(0)
 	end := uint64(0)
 	for i := range a.entries {
 		e := &a.entries[i]
-		name := printable(e.name)
 		if e.header < end {
-			lay.add(name, "the entry overlaps the previous entry's data")
+			lay.add(printable(e.name), "the entry overlaps the previous entry's data")
 			return formatErr("refusing to read the archive: entries overlap")
 		}
 		want = localHeader(want[:0], e.zipHeader(), e.header, e.dosTime, e.dosDate)
 		if e.header+uint64(len(want)) > cdOff {
-			return formatErr("entry %q: its local header lies outside the archive data", name)
+			return formatErr("entry %q: its local header lies outside the archive data", printable(e.name))
 		}
-		buf = append(buf[:0], make([]byte, len(want))...)
-		if _, err := a.r.ReadAt(buf, int64(e.header)); err != nil {
-			return fmt.Errorf("could not read the archive: %w", err)
+		if e.header < winOff || e.header+uint64(len(want)) > winOff+uint64(len(win)) {
+			winOff = e.header
+			win = win[:max(min(uint64(cap(win)), cdOff-winOff), uint64(len(want)))]
+			if _, err := a.r.ReadAt(win, int64(winOff)); err != nil {
+				return fmt.Errorf("could not read the archive: %w", err)
+			}
 		}
+		buf := win[e.header-winOff : e.header-winOff+uint64(len(want))]
 		if le.Uint32(buf) != sigLocal {
-			return formatErr("entry %q: no local header at offset %d", name, e.header)
+			return formatErr("entry %q: no local header at offset %d", printable(e.name), e.header)
 		}
 		nameLen, extraLen := int(le.Uint16(buf[26:])), uint64(le.Uint16(buf[28:]))
 		if !bytes.Equal(buf, want) {
 			switch got := buf[localLen : localLen+min(nameLen, len(e.name))]; {
 			case nameLen != len(e.name) || string(got) != e.name:
-				lay.add(name, fmt.Sprintf("the local header names %q; readers would disagree on the file's name", printable(string(got))))
+				lay.add(printable(e.name), fmt.Sprintf("the local header names %q; readers would disagree on the file's name", printable(string(got))))
 			case le.Uint16(buf[6:])&0x8 != 0:
 				lay.entry(e.name, "the local header announces a data descriptor; bundles have none (a streaming reader would take its sizes from it)")
 			default:
@@ -427,7 +438,7 @@ func (a *archive) checkLocalHeaders(cdOff uint64, lay *layout) error {
 		// Where a reader that follows the local header finds the data.
 		e.data = e.header + localLen + uint64(nameLen) + extraLen
 		if e.data > cdOff || cdOff-e.data < e.comp {
-			return formatErr("entry %q: its data runs past the end of the archive data", name)
+			return formatErr("entry %q: its data runs past the end of the archive data", printable(e.name))
 		}
 		end = e.data + e.comp
 	}
@@ -435,8 +446,8 @@ func (a *archive) checkLocalHeaders(cdOff uint64, lay *layout) error {
 }
 
 // open returns a reader of an entry's uncompressed bytes that fails, instead of returning
-// io.EOF, if they are more or fewer than declared or their CRC-32 differs. It never reads
-// more than the declared size plus one byte.
+// io.EOF, if they are more or fewer than declared, their CRC-32 differs, or bytes follow the
+// end of the compressed data. It never reads more than the declared size plus one byte.
 func (a *archive) open(e *entry) io.ReadCloser {
 	sr := io.NewSectionReader(a.r, int64(e.data), int64(e.comp))
 	er := &entryReader{e: e, h: crc32.NewIEEE(), sr: sr}
@@ -454,9 +465,10 @@ func (a *archive) open(e *entry) io.ReadCloser {
 		}
 		er.closer = fr
 		er.buf = br
-		er.r = io.LimitReader(fr, int64(e.size)+1)
+		er.deflate = true
+		er.lr = io.LimitedReader{R: fr, N: int64(e.size) + 1}
 	} else {
-		er.r = io.LimitReader(sr, int64(e.size)+1)
+		er.lr = io.LimitedReader{R: sr, N: int64(e.size) + 1}
 	}
 	return er
 }
@@ -469,21 +481,23 @@ var (
 )
 
 type entryReader struct {
-	sr     *io.SectionReader
-	buf    *bufio.Reader
-	e      *entry
-	r      io.Reader
-	closer io.Closer
-	h      hash.Hash32
-	n      uint64
-	err    error
+	sr      *io.SectionReader // the compressed bytes in the archive, or
+	mem     *bytes.Reader     // the compressed bytes in memory
+	buf     *bufio.Reader     // sr's read buffer
+	deflate bool
+	e       *entry
+	lr      io.LimitedReader
+	closer  io.Closer
+	h       hash.Hash32
+	n       uint64
+	err     error
 }
 
 func (r *entryReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	n, err := r.r.Read(p)
+	n, err := r.lr.Read(p)
 	r.h.Write(p[:n])
 	r.n += uint64(n)
 	switch {
@@ -496,7 +510,7 @@ func (r *entryReader) Read(p []byte) (int, error) {
 	case err == io.EOF && r.h.Sum32() != r.e.crc:
 		r.err = errors.New("its CRC-32 does not match (corrupt archive)")
 		return n, r.err
-	case err == io.EOF && r.buf != nil && r.rest() > 0:
+	case err == io.EOF && r.deflate && r.rest() > 0:
 		// The deflate stream ended before the entry's compressed bytes: what follows it is
 		// data no reader that stops at the end of the stream looks at, and a streaming reader
 		// takes it for the next entry.
@@ -521,6 +535,9 @@ func (r *entryReader) Read(p []byte) (int, error) {
 
 // rest returns how many of the entry's compressed bytes the decompressor has not read.
 func (r *entryReader) rest() int64 {
+	if r.mem != nil {
+		return int64(r.mem.Len())
+	}
 	pos, _ := r.sr.Seek(0, io.SeekCurrent) // never fails on a SectionReader
 	return r.sr.Size() - pos + int64(r.buf.Buffered())
 }
@@ -538,6 +555,52 @@ func (r *entryReader) Close() error {
 		r.buf = nil
 	}
 	return err
+}
+
+// memHasher hashes entries whose compressed bytes are in memory, reusing its decompressor
+// and buffers from one entry to the next: the per-entry cost of verifying a bundle of small
+// files.
+type memHasher struct {
+	mem  bytes.Reader
+	fr   io.ReadCloser
+	er   entryReader
+	crc  hash.Hash32
+	sha  hash.Hash
+	copy []byte
+}
+
+func newMemHasher() *memHasher {
+	return &memHasher{crc: crc32.NewIEEE(), sha: sha256.New(), copy: make([]byte, 64<<10)}
+}
+
+// hash returns the SHA-256 of e's content, given its compressed bytes, with the checks of
+// open.
+func (m *memHasher) hash(e *entry, data []byte) (sum [32]byte, err error) {
+	m.sha.Reset()
+	if e.method != methodDeflate {
+		switch {
+		case uint64(len(data)) != e.size:
+			return sum, fmt.Errorf("it holds %d bytes, its header declares %d", len(data), e.size)
+		case crc32.ChecksumIEEE(data) != e.crc:
+			return sum, errors.New("its CRC-32 does not match (corrupt archive)")
+		}
+		m.sha.Write(data)
+		m.sha.Sum(sum[:0])
+		return sum, nil
+	}
+	m.mem.Reset(data)
+	if m.fr == nil {
+		m.fr = flate.NewReader(&m.mem)
+	} else if err := m.fr.(flate.Resetter).Reset(&m.mem, nil); err != nil {
+		return sum, err
+	}
+	m.crc.Reset()
+	m.er = entryReader{mem: &m.mem, deflate: true, e: e, h: m.crc, lr: io.LimitedReader{R: m.fr, N: int64(e.size) + 1}}
+	if _, err := io.CopyBuffer(m.sha, &m.er, m.copy); err != nil {
+		return sum, err
+	}
+	m.sha.Sum(sum[:0])
+	return sum, nil
 }
 
 // lookup returns the entry named name, or nil.
@@ -570,11 +633,13 @@ func unsafeName(name string, lim Limits) string {
 			return "contains a control or non-ASCII character"
 		}
 	}
-	parts := strings.Split(strings.TrimSuffix(name, "/"), "/")
-	if len(parts) > lim.MaxDepth {
+	rest := strings.TrimSuffix(name, "/")
+	if strings.Count(rest, "/")+1 > lim.MaxDepth {
 		return fmt.Sprintf("deeper than %d levels", lim.MaxDepth)
 	}
-	for _, p := range parts {
+	for rest != "" {
+		var p string
+		p, rest, _ = strings.Cut(rest, "/")
 		switch p {
 		case "..":
 			return "path traversal ('..')"
@@ -600,14 +665,22 @@ func windowsName(p string) string {
 		return `contains a character Windows does not allow in names (< > " | ? *)`
 	}
 	base, _, _ := strings.Cut(p, ".")
-	base = strings.ToUpper(strings.TrimRight(base, " "))
-	switch {
-	case base == "CON" || base == "PRN" || base == "AUX" || base == "NUL" || base == "CONIN$" || base == "CONOUT$",
-		len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) && base[3] >= '0' && base[3] <= '9':
-		return fmt.Sprintf("%q is a Windows device name (extracting it would open the device)", p)
+	base = strings.TrimRight(base, " ")
+	if len(base) < 3 || len(base) > 7 {
+		return ""
+	}
+	numbered := len(base) == 4 && base[3] >= '0' && base[3] <= '9' &&
+		(strings.EqualFold(base[:3], "COM") || strings.EqualFold(base[:3], "LPT"))
+	for _, d := range windowsDevices {
+		if numbered || strings.EqualFold(base, d) {
+			return fmt.Sprintf("%q is a Windows device name (extracting it would open the device)", p)
+		}
 	}
 	return ""
 }
+
+// windowsDevices are the reserved names, with COM0–COM9 and LPT0–LPT9.
+var windowsDevices = []string{"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
 
 // printable quotes nothing but replaces bytes that would garble a terminal.
 func printable(s string) string {
