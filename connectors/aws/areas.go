@@ -21,7 +21,7 @@ type area struct {
 // of a collection are short ones and the pool does not idle at the end.
 var areas = []*area{
 	{"cloudtrail", "cloudtrail", scopeAccount, []string{"aws.cloudtrail.multi_region_trail", "aws.cloudtrail.log_file_validation", "aws.cloudtrail.kms_encryption", "aws.cloudtrail.cloudwatch_logs", "aws.cloudtrail.bucket", "aws.cloudwatch.security_alarms"}, collectTrails},
-	{"s3.buckets", "s3", scopeAccount, []string{"aws.s3.bucket_encryption", "aws.s3.bucket_tls_policy", "aws.s3.bucket_versioning"}, collectBuckets},
+	{"s3.buckets", "s3", scopeAccount, []string{"aws.s3.bucket_encryption", "aws.s3.bucket_tls_policy", "aws.s3.bucket_versioning", "aws.s3.public_buckets"}, collectBuckets},
 	{"iam.credential_report", "iam", scopeAccount, []string{"aws.iam.root_access_keys", "aws.iam.root_usage", "aws.iam.user_mfa", "aws.iam.access_key_rotation", "aws.iam.unused_credentials"}, collectCredentialReport},
 	{"iam.authorization_details", "iam", scopeAccount, []string{"aws.iam.user_attached_policies", "aws.iam.admin_policies"}, collectAuthorizationDetails},
 	{"kms", "kms", scopeRegion, []string{"aws.kms.key_rotation"}, collectKMS},
@@ -33,6 +33,7 @@ var areas = []*area{
 	{"ec2.network", "ec2", scopeRegion, []string{"aws.ec2.security_group_admin_ports", "aws.ec2.default_security_groups"}, collectNetwork},
 	{"ec2.flow_logs", "ec2", scopeRegion, []string{"aws.ec2.vpc_flow_logs"}, collectFlowLogs},
 	{"ec2.ebs", "ec2", scopeRegion, []string{"aws.ec2.ebs_encryption"}, collectEBS},
+	{"ec2.public_images", "ec2", scopeRegion, []string{"aws.ec2.public_images"}, collectPublicImages},
 	{"securityhub", "securityhub", scopeRegion, []string{"aws.securityhub.hub"}, collectSecurityHub},
 	{"config", "configservice", scopeRegion, []string{"aws.config.recorders"}, collectConfigRecorders},
 	{"iam.password_policy", "iam", scopeAccount, []string{"aws.iam.password_policy"}, collectPasswordPolicy},
@@ -42,7 +43,7 @@ var areas = []*area{
 	{"account", "account", scopeAccount, []string{"aws.account.security_contact"}, collectSecurityContact},
 	{"accessanalyzer", "accessanalyzer", scopeRegion, []string{"aws.accessanalyzer.analyzers"}, collectAnalyzers},
 	{"logs", "cloudwatchlogs", scopeRegion, []string{"aws.logs.retention"}, collectLogGroups},
-	{"rds", "rds", scopeRegion, []string{"aws.rds.encryption", "aws.rds.backups"}, collectRDS},
+	{"rds", "rds", scopeRegion, []string{"aws.rds.encryption", "aws.rds.backups", "aws.rds.public_access"}, collectRDS},
 	{"inspector2", "inspector2", scopeRegion, []string{"aws.inspector2.scanning"}, collectInspector},
 	{"macie", "macie2", scopeRegion, []string{"aws.macie.status"}, collectMacie},
 	{"secretsmanager", "secretsmanager", scopeRegion, []string{"aws.secretsmanager.rotation"}, collectSecrets},

@@ -124,22 +124,12 @@ func trailBuckets(ctx, unrecorded context.Context, t *target, doc *trailsDoc) (a
 			b.Region = "us-east-1" // S3 reports the original region as an empty constraint
 		}
 		client := k.s3(b.Region)
-		pab, err := client.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(name)})
-		switch {
-		case err == nil:
-			b.PublicAccessBlockConfiguration = pab.PublicAccessBlockConfiguration
-		case isCode(err, "NoSuchPublicAccessBlockConfiguration"):
-		default:
-			return nil, nil, fmt.Errorf("could not get the public access block of trail bucket %s: %w", name, err)
+		access := t.account.bucketAccess(unrecorded, t, name, b.Region)
+		if access.err != nil {
+			return nil, nil, fmt.Errorf("trail bucket: %w", access.err)
 		}
-		ps, err := client.GetBucketPolicyStatus(ctx, &s3.GetBucketPolicyStatusInput{Bucket: aws.String(name)})
-		switch {
-		case err == nil:
-			b.PolicyStatus = ps.PolicyStatus
-		case isCode(err, "NoSuchBucketPolicy"):
-		default:
-			return nil, nil, fmt.Errorf("could not get the policy status of trail bucket %s: %w", name, err)
-		}
+		b.PublicAccessBlockConfiguration, b.PolicyStatus = access.block, access.policyStatus
+		exchanges = append(exchanges, access.exchanges...)
 		lg, err := client.GetBucketLogging(ctx, &s3.GetBucketLoggingInput{Bucket: aws.String(name)})
 		if err != nil {
 			return nil, nil, fmt.Errorf("could not get the access logging of trail bucket %s: %w", name, err)

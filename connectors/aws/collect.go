@@ -29,6 +29,9 @@ type targetAccount struct {
 	pab          accountPublicAccessBlockDoc
 	pabExchanges []evidence.Exchange
 	pabErr       error
+
+	bucketsMu sync.Mutex
+	buckets   map[string]*bucketAccess // bucket name → its access settings, asked once
 }
 
 // target is one account and, for regional areas, one region.

@@ -89,8 +89,27 @@ func collectRDS(ctx context.Context, t *target, kinds []string) []evidence.Artef
 	slices.SortFunc(clusters, func(a, b rdstypes.DBCluster) int {
 		return compare(deref(a.DBClusterIdentifier), deref(b.DBClusterIdentifier))
 	})
-	return t.result(kinds, map[string]any{"DBInstances": dbs, "DBClusters": clusters}, rec.Exchanges(), err)
+	var out []evidence.Artefact
+	var shared []string
+	for _, k := range kinds {
+		if k != rdsPublicKind {
+			shared = append(shared, k)
+		}
+	}
+	out = t.result(shared, map[string]any{"DBInstances": dbs, "DBClusters": clusters}, rec.Exchanges(), err)
+	if len(shared) == len(kinds) {
+		return out
+	}
+	pctx, prec := connector.Record(ctx)
+	var doc any
+	if err == nil {
+		doc, err = rdsExposure(pctx, t, client, dbs)
+	}
+	return append(out, t.result([]string{rdsPublicKind}, doc, append(rec.Exchanges(), prec.Exchanges()...), err)...)
 }
+
+// rdsPublicKind is judged from the instances and the manual snapshots' attributes.
+const rdsPublicKind = "aws.rds.public_access"
 
 // backupPlanEntry is a backup plan with its selections (what it protects).
 type backupPlanEntry struct {

@@ -51,6 +51,8 @@ var kinds = []kindDef{
 	{"aws.s3.bucket_encryption", "S3 default encryption (SSE-KMS for sensitive buckets)", scopeAccount, []string{"s3:ListAllMyBuckets", "s3:GetEncryptionConfiguration"}},
 	{"aws.s3.bucket_tls_policy", "S3 TLS-only bucket policy", scopeAccount, []string{"s3:ListAllMyBuckets", "s3:GetBucketPolicy"}},
 	{"aws.s3.bucket_versioning", "S3 versioning / object lock on backup and log buckets", scopeAccount, []string{"s3:ListAllMyBuckets", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"}},
+	{"aws.s3.public_buckets", "S3 buckets not public (policy status, ACLs, bucket and account Block Public Access)", scopeAccount, []string{"s3:ListAllMyBuckets",
+		"s3:GetBucketPolicyStatus", "s3:GetBucketPublicAccessBlock", "s3:GetBucketAcl", "s3:GetAccountPublicAccessBlock"}},
 	{"aws.organizations.membership", "Account in AWS Organizations", scopeAccount, []string{"organizations:DescribeOrganization"}},
 	{"aws.account.security_contact", "Security contact registered", scopeAccount, []string{"account:GetAlternateContact"}},
 
@@ -62,6 +64,9 @@ var kinds = []kindDef{
 	{"aws.ec2.ebs_encryption", "EBS encryption by default", scopeRegion, []string{"ec2:GetEbsEncryptionByDefault", "ec2:DescribeVolumes"}},
 	{"aws.rds.encryption", "RDS encryption at rest", scopeRegion, []string{"rds:DescribeDBInstances", "rds:DescribeDBClusters"}},
 	{"aws.rds.backups", "RDS automated backups / Multi-AZ", scopeRegion, []string{"rds:DescribeDBInstances", "rds:DescribeDBClusters"}},
+	{"aws.rds.public_access", "RDS instances and snapshots not public", scopeRegion, []string{"rds:DescribeDBInstances", "rds:DescribeDBClusters",
+		"rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes"}},
+	{"aws.ec2.public_images", "EBS snapshots and AMIs not public", scopeRegion, []string{"ec2:DescribeSnapshots", "ec2:DescribeImages"}},
 	{"aws.backup.plans", "AWS Backup plans and vaults", scopeRegion, []string{"backup:ListBackupPlans", "backup:ListBackupSelections", "backup:ListBackupVaults"}},
 	{"aws.kms.key_rotation", "KMS customer key rotation", scopeRegion, []string{"kms:ListKeys", "kms:DescribeKey", "kms:GetKeyRotationStatus"}},
 	{"aws.ec2.security_group_admin_ports", "No security group ingress from 0.0.0.0/0 to admin ports", scopeRegion, []string{"ec2:DescribeSecurityGroups"}},

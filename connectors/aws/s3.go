@@ -85,8 +85,11 @@ func collectBuckets(ctx context.Context, t *target, kinds []string) []evidence.A
 	for _, kind := range kinds {
 		kctx, krec := connector.Record(ctx)
 		var doc any
+		var shared []evidence.Exchange
 		var err error
 		switch kind {
+		case "aws.s3.public_buckets":
+			doc, shared, err = bucketExposures(kctx, ctx, t, buckets)
 		case "aws.s3.bucket_encryption":
 			doc, err = bucketEncryptions(kctx, t, buckets)
 		case "aws.s3.bucket_tls_policy":
@@ -97,7 +100,8 @@ func collectBuckets(ctx context.Context, t *target, kinds []string) []evidence.A
 		if ctx.Err() != nil {
 			return nil
 		}
-		out = append(out, t.result([]string{kind}, doc, append(lrec.Exchanges(), krec.Exchanges()...), err)...)
+		exchanges := append(append(lrec.Exchanges(), shared...), krec.Exchanges()...)
+		out = append(out, t.result([]string{kind}, doc, exchanges, err)...)
 	}
 	return out
 }

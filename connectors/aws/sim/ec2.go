@@ -15,7 +15,34 @@ func init() {
 		"DescribeVpcs":              (*Sim).describeVpcs,
 		"DescribeFlowLogs":          (*Sim).describeFlowLogs,
 		"DescribeInstances":         (*Sim).describeInstances,
+		"DescribeSnapshots":         (*Sim).describeSnapshots,
+		"DescribeImages":            (*Sim).describeImages,
 	})
+}
+
+// describeSnapshots: a private snapshot, and a public one under the ebs_snapshot_public
+// defect. Restorable by "all" lists only public snapshots, as EC2 does.
+func (s *Sim) describeSnapshots(w http.ResponseWriter, c *call) {
+	snap := func(id string) string {
+		return leaf("snapshotId", id) + leaf("volumeId", "vol-"+s.id("vol", c.account.ID, c.region, 0)[:12]) + leaf("status", "completed") +
+			leaf("startTime", s.opts.Now.Add(-days(20))) + leaf("ownerId", c.account.ID) + leaf("volumeSize", 8) + leaf("encrypted", true)
+	}
+	var items []string
+	if c.form.Get("RestorableBy.1") != "all" {
+		items = append(items, snap("snap-"+s.id("snap", c.account.ID, c.region)))
+	}
+	if c.account.has("ebs_snapshot_public", c.region) {
+		items = append(items, snap("snap-"+s.id("pubsnap", c.account.ID, c.region)))
+	}
+	s.ec2Page(w, c, "snapshotSet", items)
+}
+
+// describeImages lists the account's AMI, public under the ebs_snapshot_public defect.
+func (s *Sim) describeImages(w http.ResponseWriter, c *call) {
+	img := leaf("imageId", "ami-"+s.id("ami", c.account.ID, c.region)) + leaf("imageLocation", c.account.ID+"/golden-image") +
+		leaf("imageState", "available") + leaf("imageOwnerId", c.account.ID) + leaf("isPublic", c.account.has("ebs_snapshot_public", c.region)) +
+		leaf("name", "golden-image") + leaf("imageType", "machine") + leaf("architecture", "x86_64")
+	s.ec2Page(w, c, "imagesSet", []string{img})
 }
 
 // OptInRegion is listed by DescribeRegions but not enabled in any account.

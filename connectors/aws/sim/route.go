@@ -216,7 +216,7 @@ func restOperation(svc, method, path string, q url.Values) string {
 		}
 		for sub, op := range map[string]string{"encryption": "GetBucketEncryption", "policy": "GetBucketPolicy", "versioning": "GetBucketVersioning",
 			"object-lock": "GetObjectLockConfiguration", "location": "GetBucketLocation", "publicAccessBlock": "GetPublicAccessBlock",
-			"policyStatus": "GetBucketPolicyStatus", "logging": "GetBucketLogging"} {
+			"policyStatus": "GetBucketPolicyStatus", "logging": "GetBucketLogging", "acl": "GetBucketAcl"} {
 			if _, ok := q[sub]; ok {
 				return op
 			}

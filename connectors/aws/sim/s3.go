@@ -14,6 +14,7 @@ func init() {
 		"GetBucketVersioning": (*Sim).getBucketVersioning, "GetObjectLockConfiguration": (*Sim).getObjectLockConfiguration,
 		"GetBucketLocation": (*Sim).getBucketLocation, "GetPublicAccessBlock": (*Sim).getBucketPublicAccessBlock,
 		"GetBucketPolicyStatus": (*Sim).getBucketPolicyStatus, "GetBucketLogging": (*Sim).getBucketLogging,
+		"GetBucketAcl": (*Sim).getBucketAcl,
 	})
 	register("s3control", map[string]handlerFunc{"GetPublicAccessBlock": (*Sim).getAccountPublicAccessBlock})
 }
@@ -164,7 +165,7 @@ func (s *Sim) getBucketPublicAccessBlock(w http.ResponseWriter, c *call) {
 	if !ok {
 		return
 	}
-	if exposed(c, b) {
+	if exposed(c, b) || (isData(b) && c.account.has("bucket_public", "")) {
 		s.writeError(w, c, http.StatusNotFound, "NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found")
 		return
 	}
@@ -179,6 +180,24 @@ func (s *Sim) getBucketPolicyStatus(w http.ResponseWriter, c *call) {
 		return
 	}
 	writeXML(w, `<PolicyStatus xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+leaf("IsPublic", exposed(c, b))+`</PolicyStatus>`)
+}
+
+// getBucketAcl answers the owner's full control; the bucket_public defect adds a READ grant
+// to everyone (the AllUsers group) on the data bucket.
+func (s *Sim) getBucketAcl(w http.ResponseWriter, c *call) {
+	b, ok := s.bucket(w, c)
+	if !ok {
+		return
+	}
+	owner := s.id("owner", c.account.ID)
+	grants := []string{`<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">` + leaf("ID", owner) +
+		`</Grantee><Permission>FULL_CONTROL</Permission></Grant>`}
+	if isData(b) && c.account.has("bucket_public", "") {
+		grants = append(grants, `<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group">`+
+			leaf("URI", "http://acs.amazonaws.com/groups/global/AllUsers")+`</Grantee><Permission>READ</Permission></Grant>`)
+	}
+	writeXML(w, `<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`+el("Owner", leaf("ID", owner))+
+		`<AccessControlList>`+strings.Join(grants, "")+`</AccessControlList></AccessControlPolicy>`)
 }
 
 func (s *Sim) getBucketLogging(w http.ResponseWriter, c *call) {

@@ -14,7 +14,8 @@ func init() {
 	register("guardduty", map[string]handlerFunc{"ListDetectors": (*Sim).listDetectors, "GetDetector": (*Sim).getDetector})
 	register("securityhub", map[string]handlerFunc{"DescribeHub": (*Sim).describeHub, "GetEnabledStandards": (*Sim).getEnabledStandards})
 	register("access-analyzer", map[string]handlerFunc{"ListAnalyzers": (*Sim).listAnalyzers})
-	register("rds", map[string]handlerFunc{"DescribeDBInstances": (*Sim).describeDBInstances, "DescribeDBClusters": (*Sim).describeDBClusters})
+	register("rds", map[string]handlerFunc{"DescribeDBInstances": (*Sim).describeDBInstances, "DescribeDBClusters": (*Sim).describeDBClusters,
+		"DescribeDBSnapshots": (*Sim).describeDBSnapshots, "DescribeDBSnapshotAttributes": (*Sim).describeDBSnapshotAttributes})
 	register("backup", map[string]handlerFunc{"ListBackupPlans": (*Sim).listBackupPlans, "ListBackupSelections": (*Sim).listBackupSelections, "ListBackupVaults": (*Sim).listBackupVaults})
 	register("kms", map[string]handlerFunc{"ListKeys": (*Sim).listKeys, "DescribeKey": (*Sim).describeKey, "GetKeyRotationStatus": (*Sim).getKeyRotationStatus})
 	register("inspector2", map[string]handlerFunc{"BatchGetAccountStatus": (*Sim).batchGetAccountStatus})
@@ -204,7 +205,7 @@ func (s *Sim) describeDBInstances(w http.ResponseWriter, c *call) {
 	}
 	db := leaf("DBInstanceIdentifier", "orders-"+c.region) + leaf("DBInstanceClass", "db.m6g.large") + leaf("Engine", "postgres") +
 		leaf("DBInstanceStatus", "available") + leaf("StorageEncrypted", enc) + leaf("BackupRetentionPeriod", retention) +
-		leaf("MultiAZ", multiAZ) + leaf("DBInstanceArn", "arn:aws:rds:"+c.region+":"+a.ID+":db:orders-"+c.region) + leaf("PubliclyAccessible", false)
+		leaf("MultiAZ", multiAZ) + leaf("DBInstanceArn", "arn:aws:rds:"+c.region+":"+a.ID+":db:orders-"+c.region) + leaf("PubliclyAccessible", a.has("rds_public", c.region))
 	if enc {
 		db += leaf("KmsKeyId", "arn:aws:kms:"+c.region+":"+a.ID+":key/"+s.id("rdskey", a.ID, c.region))
 	}
@@ -214,6 +215,27 @@ func (s *Sim) describeDBInstances(w http.ResponseWriter, c *call) {
 		leaf("MultiAZ", false) + leaf("DBClusterIdentifier", "reports-"+c.region) +
 		leaf("DBInstanceArn", "arn:aws:rds:"+c.region+":"+a.ID+":db:reports-1-"+c.region) + leaf("PubliclyAccessible", false)
 	writeQuery(w, c, list("DBInstances", "DBInstance", []string{db, aurora}))
+}
+
+// describeDBSnapshots lists one manual snapshot of the orders database.
+func (s *Sim) describeDBSnapshots(w http.ResponseWriter, c *call) {
+	a := c.account
+	snap := leaf("DBSnapshotIdentifier", "orders-before-migration-"+c.region) + leaf("DBInstanceIdentifier", "orders-"+c.region) +
+		leaf("SnapshotType", "manual") + leaf("Status", "available") + leaf("Engine", "postgres") +
+		leaf("Encrypted", !a.has("rds_unencrypted", c.region)) + leaf("SnapshotCreateTime", s.opts.Now.Add(-days(40))) +
+		leaf("DBSnapshotArn", "arn:aws:rds:"+c.region+":"+a.ID+":snapshot:orders-before-migration-"+c.region)
+	writeQuery(w, c, list("DBSnapshots", "DBSnapshot", []string{snap}))
+}
+
+// describeDBSnapshotAttributes: restore is shared with nobody, or with "all" (public) under
+// the rds_public defect.
+func (s *Sim) describeDBSnapshotAttributes(w http.ResponseWriter, c *call) {
+	values := []string{}
+	if c.account.has("rds_public", c.region) {
+		values = append(values, "all")
+	}
+	writeQuery(w, c, el("DBSnapshotAttributesResult", leaf("DBSnapshotIdentifier", c.form.Get("DBSnapshotIdentifier")),
+		list("DBSnapshotAttributes", "DBSnapshotAttribute", []string{leaf("AttributeName", "restore") + list("AttributeValues", "AttributeValue", values)})))
 }
 
 func (s *Sim) describeDBClusters(w http.ResponseWriter, c *call) {
