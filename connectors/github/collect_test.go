@@ -233,6 +233,17 @@ func TestGaps(t *testing.T) {
 			},
 		},
 		{
+			name: "a plain member sees no owner-only settings: forbidden gaps, not defaults",
+			opts: sim.Options{Access: sim.AccessMember},
+			want: map[string]evidence.Status{
+				kindOrgSettings + " github:acme":                   evidence.StatusForbidden,
+				kindMembersWithout2FA + " github:acme":             evidence.StatusForbidden,
+				kindMembersInsecure2FA + " github:acme":            evidence.StatusForbidden,
+				kindSecurityAnalysis + " github:acme/payments-api": evidence.StatusForbidden,
+				kindOwners + " github:acme":                        evidence.StatusOK,
+			},
+		},
+		{
 			name:  "audit log switched off",
 			opts:  sim.Options{},
 			extra: []string{"audit_log: false"},

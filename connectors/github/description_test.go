@@ -64,6 +64,7 @@ func descriptionScenarios(t *testing.T) []struct {
 		{name: "demo, read-only App access", opts: sim.Options{}},
 		{name: "demo, write access to rulesets", opts: sim.Options{Access: sim.AccessWrite}},
 		{name: "weak synthetic organisation", opts: sim.Options{Org: "weakcorp", Repos: 40, WeakOrg: true, Access: sim.AccessWrite}},
+		{name: "plain member", opts: sim.Options{Org: "membercorp", Repos: 8, Access: sim.AccessMember}},
 		{name: "free plan without Advanced Security", opts: sim.Options{Org: "freecorp", Repos: 12, Plan: "free", NoAdvancedSecurity: true}},
 		{name: "team plan, server without branch rules", opts: sim.Options{Org: "teamcorp", Repos: 12, Plan: "team", NoBranchRules: true}},
 		{name: "GitHub App", opts: sim.Options{Org: "appcorp", Repos: 5, App: &sim.App{ID: 4242, InstallationID: 99, PublicKey: &testAppKey(t).PublicKey}}, app: true},
@@ -136,7 +137,31 @@ func templateOf(ref *reference, s served) string {
 // some callers.
 func checkConditionalFields(t *testing.T, opts sim.Options, s served) {
 	t.Helper()
-	if s.Status != http.StatusOK || !strings.Contains(s.Path, "/rulesets/") {
+	if s.Status != http.StatusOK {
+		return
+	}
+	var body any
+	if err := json.Unmarshal(s.Body, &body); err != nil {
+		return
+	}
+	owner := opts.Access != sim.AccessMember
+	switch {
+	case templateRegexp("/orgs/{org}").MatchString(s.Path):
+		// orgs/get: "To see the full details about an organization, the authenticated user
+		// must be an organization owner."
+		if _, has := body.(map[string]any)["two_factor_requirement_enabled"]; has != owner {
+			t.Errorf("%s: two_factor_requirement_enabled returned %v to %q access", s.Path, has, opts.Access)
+		}
+	case templateRegexp("/orgs/{org}/repos").MatchString(s.Path):
+		// repos/list-for-org: security_and_analysis only for admins, owners and security managers.
+		for _, r := range body.([]any) {
+			if _, has := r.(map[string]any)["security_and_analysis"]; has != owner {
+				t.Errorf("%s: security_and_analysis returned %v to %q access", s.Path, has, opts.Access)
+				break
+			}
+		}
+	}
+	if !strings.Contains(s.Path, "/rulesets/") {
 		return
 	}
 	// repos/get-repo-ruleset: "the bypass_actors property is only returned if the user

@@ -27,6 +27,11 @@ func (s *Sim) repoJSON(r *http.Request, repo *Repo) map[string]any {
 	} {
 		out[k] = v
 	}
+	if s.opts.Access == AccessMember {
+		// security_and_analysis is shown to repository admins, owners and security managers.
+		delete(out, "security_and_analysis")
+		out["permissions"] = map[string]any{"admin": false, "maintain": false, "push": false, "triage": false, "pull": true}
+	}
 	return out
 }
 

@@ -203,7 +203,7 @@ func (s *Sim) rateLimit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) getOrg(w http.ResponseWriter, r *http.Request) {
 	o := s.org
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"login": o.Login, "id": userID(o.Login), "node_id": "O_" + o.Login, "url": s.apiURL(r, "orgs/"+o.Login),
 		"repos_url": s.apiURL(r, "orgs/"+o.Login+"/repos"), "hooks_url": s.apiURL(r, "orgs/"+o.Login+"/hooks"),
 		"events_url": s.apiURL(r, "orgs/"+o.Login+"/events"), "issues_url": s.apiURL(r, "orgs/"+o.Login+"/issues"),
@@ -232,7 +232,24 @@ func (s *Sim) getOrg(w http.ResponseWriter, r *http.Request) {
 		"secret_scanning_enabled_for_new_repositories":                 !s.opts.NoAdvancedSecurity,
 		"secret_scanning_push_protection_enabled_for_new_repositories": !s.opts.NoAdvancedSecurity,
 		"billing_email":                                                "billing@" + o.Login + ".example",
-	})
+	}
+	if s.opts.Access == AccessMember {
+		// "To see the full details about an organization, the authenticated user must be an
+		// organization owner": a member sees the public profile only.
+		for k := range out {
+			if ownerOnly(k) {
+				delete(out, k)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ownerOnly names the organisation fields GitHub shows to owners only.
+func ownerOnly(field string) bool {
+	return strings.HasPrefix(field, "members_can_") || strings.HasPrefix(field, "members_allowed_") || strings.HasSuffix(field, "_for_new_repositories") ||
+		slices.Contains([]string{"two_factor_requirement_enabled", "default_repository_permission", "web_commit_signoff_required",
+			"billing_email", "plan", "total_private_repos", "owned_private_repos", "private_gists", "disk_usage", "collaborators"}, field)
 }
 
 func (s *Sim) count(fn func(*Repo) bool) int {
@@ -256,6 +273,11 @@ func (s *Sim) writeUsers(w http.ResponseWriter, r *http.Request, logins []string
 
 func (s *Sim) members(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if f := q.Get("filter"); s.opts.Access == AccessMember && f != "" && f != "all" {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Only owners can use this filter.",
+			"documentation_url": "https://docs.github.com/rest/orgs/members#list-organization-members", "status": "422"})
+		return
+	}
 	var logins []string
 	for _, m := range s.org.Members {
 		if q.Get("filter") == "2fa_disabled" && m.TwoFA {

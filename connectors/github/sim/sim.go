@@ -27,8 +27,9 @@ const (
 	// DefaultBasePath is where the API is served, as on GitHub Enterprise Server.
 	DefaultBasePath = "/api/v3"
 	// AccessRead and AccessWrite are the caller's access to rulesets (Options.Access).
-	AccessRead  = "read"
-	AccessWrite = "write"
+	AccessRead   = "read"
+	AccessWrite  = "write"
+	AccessMember = "member"
 )
 
 // Options configure a simulated organisation.
@@ -49,9 +50,10 @@ type Options struct {
 	// status the description documents) and limits secret scanning to public repositories,
 	// as without GitHub Advanced Security.
 	NoAdvancedSecurity bool
-	// Access is what the caller may do with rulesets: AccessRead (default, the connector's
-	// documented read-only App) or AccessWrite. GitHub returns a ruleset's bypass_actors only
-	// to callers with write access to the ruleset.
+	// Access is what the caller may see: AccessRead (default, the connector's documented
+	// read-only App), AccessWrite (write access to rulesets: GitHub returns a ruleset's
+	// bypass_actors only then) or AccessMember (a plain organisation member: no owner-only
+	// organisation settings, no 2FA filters, no security_and_analysis in the listing).
 	Access string
 	// NoBranchRules answers 404 for GET /repos/{owner}/{repo}/rules/branches/{branch}, as a
 	// GitHub Enterprise Server without that endpoint does.
