@@ -240,6 +240,7 @@ func TestGaps(t *testing.T) {
 				kindMembersWithout2FA + " github:acme":             evidence.StatusForbidden,
 				kindMembersInsecure2FA + " github:acme":            evidence.StatusForbidden,
 				kindSecurityAnalysis + " github:acme/payments-api": evidence.StatusForbidden,
+				kindVulnAlerts + " github:acme/payments-api":       evidence.StatusForbidden,
 				kindOwners + " github:acme":                        evidence.StatusOK,
 			},
 		},

@@ -140,7 +140,9 @@ func (col *collector) repoTask(org string, r *gh.Repository, pageEx []evidence.E
 		out := []evidence.Artefact{col.securityAnalysis(r, pageEx)}
 		out = append(out, col.protection(ctx, owner, name, r.GetDefaultBranch())...)
 		out = append(out, col.collaborators(ctx, owner, name, owners))
-		out = append(out, col.vulnerabilityAlerts(ctx, owner, name))
+		// The listing says whether these credentials are admin of the repository.
+		notAdmin := r.Permissions != nil && !r.Permissions["admin"]
+		out = append(out, col.vulnerabilityAlerts(ctx, owner, name, notAdmin))
 		if p := col.cfg.SecurityPolicy; p == "all" || p == "public" && visibility(r) == "public" {
 			out = append(out, col.securityPolicy(ctx, org, owner, name, visibility(r)))
 		}

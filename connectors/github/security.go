@@ -14,14 +14,21 @@ import (
 )
 
 // vulnerabilityAlerts collects github.repo.vulnerability_alerts: GitHub answers 204 when
-// Dependabot alerts are enabled and 404 when they are not (both evidence).
-func (col *collector) vulnerabilityAlerts(ctx context.Context, owner, repo string) evidence.Artefact {
+// Dependabot alerts are enabled and 404 when they are not (both evidence). The endpoint
+// needs admin read access to the repository, and a caller without it gets the same 404: so
+// where the listing says these credentials are not admin of the repository, a 404 is a
+// forbidden gap, not "disabled".
+func (col *collector) vulnerabilityAlerts(ctx context.Context, owner, repo string, notAdmin bool) evidence.Artefact {
 	full := owner + "/" + repo
 	subject := repoSubject(full)
 	ctx, rec := connector.Record(ctx)
 	enabled, _, err := col.gh.Repositories.GetVulnerabilityAlerts(ctx, owner, repo)
 	if err != nil {
 		return gap(kindVulnAlerts, subject, fmt.Errorf("could not check Dependabot alerts of %s: %w", full, err), rec.Exchanges())
+	}
+	if !enabled && notAdmin {
+		return gapWith(kindVulnAlerts, subject, evidence.StatusForbidden, fmt.Errorf(
+			"GitHub answered 404 for the Dependabot alerts of %s, which it also answers to callers without admin read access, and the listing says these credentials are not admin of it: enabled or not is unknown", full), rec.Exchanges())
 	}
 	return document(kindVulnAlerts, subject, struct {
 		Repository string `json:"repository"`

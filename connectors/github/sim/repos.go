@@ -299,7 +299,9 @@ func (s *Sim) collaborators(w http.ResponseWriter, r *http.Request, repo *Repo) 
 }
 
 func (s *Sim) vulnerabilityAlerts(w http.ResponseWriter, r *http.Request, repo *Repo) {
-	if repo.DependabotAlertsEnabled {
+	// "The authenticated user must have admin read access to the repository": others get
+	// the 404 that also means "disabled".
+	if repo.DependabotAlertsEnabled && s.opts.Access != AccessMember {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
