@@ -33,9 +33,22 @@ func TestBundleAndVerifyCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A bundle of the same output killed before: its temporary file, no longer locked by
+	// its writer, is removed; another output's is not.
+	killed := filepath.Join(filepath.Dir(out), ".bundle.zip.tmp-123456")
+	otherTemp := filepath.Join(filepath.Dir(out), ".other.zip.tmp-123456")
+	for _, p := range []string{killed, otherTemp} {
+		os.WriteFile(p, []byte("PK half a bundle"), 0o600)
+	}
 	stdout, stderr, code := execExhibit(t, append([]string{"--config", cfgFile, "bundle", "--framework", "iso27001-2022", "-o", out}, period...)...)
 	if code != 0 {
 		t.Fatalf("bundle: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) || !strings.Contains(stderr, "removed "+killed+", left by a bundle that was killed") {
+		t.Errorf("the killed bundle's temporary file: %v; stderr: %s", err, stderr)
+	}
+	if _, err := os.Stat(otherTemp); err != nil {
+		t.Errorf("another output's temporary file: %v", err)
 	}
 	for _, want := range []string{"2 artefacts", "signed by " + signer.Fingerprint(), "verified"} {
 		if !strings.Contains(stdout, want) {

@@ -321,7 +321,7 @@ func TestSecondCollectIsRefused(t *testing.T) {
 
 func TestKilledCollectIsRecoveredAndCheckStaysClean(t *testing.T) {
 	withFakeRegistry(t)
-	cfg, _ := collectConfig(t, twoConnectors)
+	cfg, data := collectConfig(t, twoConnectors)
 	if _, errOut, code := execExhibit(t, "--config", cfg, "collect"); code != 0 {
 		t.Fatalf("first collect: exit %d: %s", code, errOut)
 	}
@@ -363,5 +363,9 @@ func TestKilledCollectIsRecoveredAndCheckStaysClean(t *testing.T) {
 	}
 	if out, errOut, code := execExhibit(t, "--config", cfg, "check"); code != 0 {
 		t.Errorf("exhibit check after the kill: exit %d\n%s%s", code, out, errOut)
+	}
+	// The killed process's spool directory is gone; this (live) process's stays.
+	if tmp, _ := os.ReadDir(filepath.Join(data, "tmp")); len(tmp) != 1 || !tmp[0].IsDir() || !strings.HasPrefix(tmp[0].Name(), "proc-") {
+		t.Errorf("data/tmp after recovery holds %v, want this process's directory only", tmp)
 	}
 }

@@ -43,11 +43,13 @@ var (
 )
 
 // TempDir returns this process's private directory under parent, creating parent and the
-// directory on first use and removing what dead processes left there first. Later calls
-// with the same parent return the same directory.
+// directory on first use. Each call first removes what dead processes left there (a
+// long-lived serve cleans up after a collect killed beside it). Later calls with the same
+// parent return the same directory.
 func TempDir(parent string) (string, error) {
 	tempMu.Lock()
 	defer tempMu.Unlock()
+	RemoveStaleTemp(parent)
 	if d, ok := tempDirs[parent]; ok {
 		if _, err := os.Stat(d); err == nil {
 			return d, nil
@@ -57,7 +59,6 @@ func TempDir(parent string) (string, error) {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", fmt.Errorf("could not create the temporary directory: %w", err)
 	}
-	RemoveStaleTemp(parent)
 	tmp, err := os.MkdirTemp(parent, tempNewPrefix)
 	if err != nil {
 		return "", fmt.Errorf("could not create the temporary directory: %w", err)
