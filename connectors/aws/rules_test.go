@@ -3,16 +3,12 @@ package aws
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/exhibit-dev/exhibit/connectors/aws/sim"
+	"github.com/exhibit-dev/exhibit/core/connector/connectortest"
 	"github.com/exhibit-dev/exhibit/core/controls"
 )
 
@@ -85,64 +81,10 @@ func TestRules(t *testing.T) {
 	}
 }
 
-// ruleCase is one row of testdata/rule_cases.yaml: a document shaped like the connector
-// produces it from a real AWS response, and the verdict the rule must reach on it.
-type ruleCase struct {
-	Rule     string    `yaml:"rule"`
-	Name     string    `yaml:"name"`
-	Source   string    `yaml:"source"`
-	Subject  string    `yaml:"subject"`
-	Now      time.Time `yaml:"now"`
-	Document any       `yaml:"document"`
-	Want     string    `yaml:"want"`
-}
-
 // TestRuleCases evaluates the truth tables of testdata/rule_cases.yaml, the tricky cases
-// the AWS documentation describes first.
+// the AWS documentation describes first, through the shared runner.
 func TestRuleCases(t *testing.T) {
-	rs, err := controls.ParseRules("connectors/aws/rules.yaml", rulesYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile("testdata/rule_cases.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Cases  []ruleCase        `yaml:"cases"`
-		Exempt map[string]string `yaml:"exempt"`
-	}
-	if err := yaml.Unmarshal(b, &file); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range file.Cases {
-		t.Run(tc.Rule+"/"+tc.Name, func(t *testing.T) {
-			r := rs.Rule(tc.Rule)
-			if r == nil {
-				t.Fatalf("unknown rule %s", tc.Rule)
-			}
-			if tc.Source == "" {
-				t.Errorf("the case names no source of the document's shape")
-			}
-			doc, err := json.Marshal(tc.Document)
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := testNow
-			if !tc.Now.IsZero() {
-				now = tc.Now
-			}
-			subject := tc.Subject
-			if subject == "" {
-				subject = "aws:111122223333"
-			}
-			for _, v := range rs.Evaluate(r.Kind, subject, doc, now) {
-				if v.Rule == tc.Rule && string(v.Outcome) != tc.Want {
-					t.Errorf("outcome %s (%s), want %s", v.Outcome, v.Message, tc.Want)
-				}
-			}
-		})
-	}
+	connectortest.RuleCases(t, rulesYAML, "testdata/rule_cases.yaml")
 }
 
 // TestRulesRationale: every mapping of every shipped rule says why the evidence shows the
