@@ -36,6 +36,8 @@ const demoFramework = "iso27001-2022"
 type demoOptions struct {
 	dir  string
 	size string
+	// awsDefects are extra misconfigurations of the simulated AWS accounts, "N:defect".
+	awsDefects []string
 }
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -65,6 +67,7 @@ Exit codes: 0 the demo ran and the bundle verified; 1 something failed (the mess
 	}
 	cmd.Flags().StringVar(&opts.dir, "dir", "exhibit-demo", "directory for the demo's config, evidence and bundles")
 	cmd.Flags().StringVar(&opts.size, "size", "small", "size of the simulated organisation: small (seconds) or large (20 AWS accounts, 300 repositories, 2,000 users)")
+	cmd.Flags().StringArrayVar(&opts.awsDefects, "aws-defect", nil, "misconfigure simulated AWS account N as well, e.g. 0:no_password_policy (repeatable; to see a change in exhibit diff)")
 	return cmd
 }
 
@@ -111,7 +114,11 @@ func runDemo(ctx context.Context, g *globals, opts demoOptions, out, errw io.Wri
 	}
 
 	step("Starting simulators of AWS, GitHub and Entra ID on 127.0.0.1 (%s organisation)", opts.size)
-	sims, err := startDemoSims(opts.size, previousDemoPorts(cfgPath))
+	extra, err := parseDemoDefects(opts.awsDefects)
+	if err != nil {
+		return err
+	}
+	sims, err := startDemoSims(opts.size, previousDemoPorts(cfgPath), extra)
 	if err != nil {
 		return err
 	}
@@ -252,7 +259,28 @@ func previousDemoPorts(cfgPath string) map[string]int {
 	return ports
 }
 
-func startDemoSims(size string, ports map[string]int) (*demoSims, error) {
+// parseDemoDefects parses --aws-defect values "N:defect" into defects per account index.
+func parseDemoDefects(specs []string) (map[int][]string, error) {
+	known := map[string]bool{}
+	for _, d := range awssim.AllDefects {
+		known[d] = true
+	}
+	out := map[int][]string{}
+	for _, s := range specs {
+		n, name, ok := strings.Cut(s, ":")
+		i, err := strconv.Atoi(n)
+		if !ok || err != nil || i < 0 {
+			return nil, fmt.Errorf("--aws-defect %q: want ACCOUNT:DEFECT, e.g. 0:no_password_policy", s)
+		}
+		if !known[name] {
+			return nil, fmt.Errorf("--aws-defect %q: unknown defect %q (known: %s)", s, name, strings.Join(awssim.AllDefects, ", "))
+		}
+		out[i] = append(out[i], name)
+	}
+	return out, nil
+}
+
+func startDemoSims(size string, ports map[string]int, extraAWS map[int][]string) (*demoSims, error) {
 	day := startOfDay(time.Now())
 	// The demo's AWS organisation has two deliberate failures (an unencrypted bucket in
 	// production, SSH open to the world in development); GitHub and Entra ID bring their own
@@ -260,6 +288,9 @@ func startDemoSims(size string, ports map[string]int) (*demoSims, error) {
 	awsOpts := awssim.Options{Now: day, Defects: map[int][]string{1: {"bucket_unencrypted"}, 2: {"sg_ssh_open"}}}
 	ghOpts := githubsim.Options{Epoch: day}
 	graphOpts := msgraphsim.Options{Now: func() time.Time { return day }}
+	for i, ds := range extraAWS {
+		awsOpts.Defects[i] = append(awsOpts.Defects[i], ds...)
+	}
 	if size == "large" {
 		awsOpts.Accounts = 20
 		awsOpts.Regions = []string{"eu-central-1", "eu-west-1", "us-east-1", "us-west-2"}

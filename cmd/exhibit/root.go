@@ -33,6 +33,7 @@ Without --config, Exhibit uses the embedded default: evidence, index and signing
 		newCollectCmd(g),
 		newServeCmd(g),
 		newRunsCmd(g),
+		newDiffCmd(g),
 		newReindexCmd(g),
 		newControlsCmd(g),
 		newEvidenceCmd(g),
