@@ -77,13 +77,17 @@ func TestGoldenBundle(t *testing.T) {
 
 // FuzzVerify feeds arbitrary archives to the verifier. It must never panic, never return a
 // read error for in-memory data, and stay within its limits. Seeds: a valid bundle, the
-// committed golden bundle, hostile archives (testdata/fuzz/FuzzVerify) and mutations of the
-// valid bundle that hit each parser.
+// committed golden bundle, hostile archives (testdata/fuzz/FuzzVerify), the hostile layouts
+// of TestHostileLayouts and mutations of the valid bundle that hit each parser.
 func FuzzVerify(f *testing.F) {
 	valid := validSeed(f)
 	f.Add(valid)
 	if golden, err := os.ReadFile(goldenPath); err == nil {
 		f.Add(golden)
+	}
+	// Layouts that some zip reader reads differently (layout_test.go).
+	for _, c := range hostileLayouts(f, valid) {
+		f.Add(c.archive())
 	}
 	// Truncations at the interesting boundaries: inside the central directory and end records.
 	for _, cut := range []int{22, 42, 98, 1000} {

@@ -16,9 +16,33 @@ func TestHostileLayouts(t *testing.T) {
 	f := newFixture(t, fixtureOptions{runs: 1, perRun: 2})
 	path, _ := f.build(t, buildOptions{})
 	genuine := readFile(t, path)
-	top := readBundle(t, path).top
 	readers := zipReaders(t, t.TempDir())
+	cases := hostileLayouts(t, genuine)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			archive := c.archive()
+			rep, err := Verify(context.Background(), bytes.NewReader(archive), int64(len(archive)), VerifyOptions{Key: f.signer.Verifier()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantProblem(t, rep, c.problem)
+			checkReaders(t, readers, genuine, archive, c.fools)
+		})
+	}
+}
+
+// layoutCase is a hostile layout made from a genuine archive.
+type layoutCase struct {
+	name    string
+	archive func() []byte
+	problem string   // what the verifier must say
+	fools   []string // readers that extract something other than the signed files
+}
+
+// hostileLayouts returns the hostile layouts of genuine (a bundle as the writer wrote it).
+func hostileLayouts(t testing.TB, genuine []byte) []layoutCase {
 	parts := func() []zipPart { return takeApart(t, genuine) }
+	top, _, _ := strings.Cut(parts()[0].h.name, "/")
 	forged := []byte("<!doctype html><p>All controls effective.</p>\n")
 	le := binary.LittleEndian
 	// first returns the index of the first entry stored (or deflated).
@@ -36,12 +60,7 @@ func TestHostileLayouts(t *testing.T) {
 		return append(p.local, p.data...)
 	}
 
-	cases := []struct {
-		name    string
-		archive func() []byte
-		problem string
-		fools   []string // readers that extract something other than the signed files
-	}{
+	return []layoutCase{
 		{"end record and zip64 end record name different central directories", func() []byte {
 			ps := parts()
 			// The real entries and central directory, and before it a planted index.html
@@ -169,17 +188,6 @@ func TestHostileLayouts(t *testing.T) {
 			copy(cd, swapped)
 			return out
 		}, "out of archive order", nil},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			archive := c.archive()
-			rep, err := Verify(context.Background(), bytes.NewReader(archive), int64(len(archive)), VerifyOptions{Key: f.signer.Verifier()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantProblem(t, rep, c.problem)
-			checkReaders(t, readers, genuine, archive, c.fools)
-		})
 	}
 }
 
