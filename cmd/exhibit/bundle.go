@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exhibit-dev/exhibit/core/report"
+	"github.com/exhibit-dev/exhibit/core/bundler"
 	"github.com/exhibit-dev/exhibit/evidence/bundle"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 )
@@ -98,8 +98,8 @@ func runBundle(ctx context.Context, g *globals, o bundleOptions, stderr io.Write
 	if o.noCompress {
 		compression = bundle.Store
 	}
-	return report.BuildBundle(ctx, report.Sources{Repo: env.repo, Index: env.ix, Engine: env.eng, Signer: signer},
-		report.BundleOptions{Framework: o.framework, From: from, To: to, Controls: o.controls, Connectors: o.connectors,
+	return bundler.BuildBundle(ctx, bundler.Sources{Repo: env.repo, Index: env.ix, Engine: env.eng, Signer: signer},
+		bundler.BundleOptions{Framework: o.framework, From: from, To: to, Controls: o.controls, Connectors: o.connectors,
 			Output: o.output, TempDir: tmp, Version: version, Compression: compression})
 }
 

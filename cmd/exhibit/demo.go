@@ -22,9 +22,9 @@ import (
 	githubsim "github.com/exhibit-dev/exhibit/connectors/github/sim"
 	msgraphsim "github.com/exhibit-dev/exhibit/connectors/msgraph/sim"
 	"github.com/exhibit-dev/exhibit/connectors/simkit"
+	"github.com/exhibit-dev/exhibit/core/bundler"
 	"github.com/exhibit-dev/exhibit/core/controls"
 	"github.com/exhibit-dev/exhibit/core/index"
-	"github.com/exhibit-dev/exhibit/core/report"
 	"github.com/exhibit-dev/exhibit/core/runner"
 	"github.com/exhibit-dev/exhibit/evidence/bundle"
 	"github.com/exhibit-dev/exhibit/evidence/manifest"
@@ -470,8 +470,8 @@ func runsOfCollection() index.RunFilter {
 // signing key before it moves it into place, and verifies it once more as an auditor
 // would: pinned to the fingerprint, straight from the zip. It returns the fingerprint.
 func demoBundle(ctx context.Context, e *cmdEnv, eng *controls.Engine, path string, from, to time.Time, out io.Writer) (string, error) {
-	sum, err := report.BuildBundle(ctx, report.Sources{Repo: e.repo, Index: e.ix, Engine: eng, Signer: e.signer},
-		report.BundleOptions{Framework: demoFramework, From: from, To: to, Output: path, TempDir: eng.TempDir,
+	sum, err := bundler.BuildBundle(ctx, bundler.Sources{Repo: e.repo, Index: e.ix, Engine: eng, Signer: e.signer},
+		bundler.BundleOptions{Framework: demoFramework, From: from, To: to, Output: path, TempDir: eng.TempDir,
 			Version: version, Compression: bundle.Deflate})
 	if err != nil {
 		return "", fmt.Errorf("could not build the bundle: %w", err)

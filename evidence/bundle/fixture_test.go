@@ -21,7 +21,7 @@ import (
 // The fixture builds bundles the way the product does: documents and response bodies are
 // stored objects, runs are sealed into the signed chain by manifest.Seal, and the bundle is
 // written from the store by Writer. Only the report files are small stand-ins (the real
-// ones are rendered by core/report, whose tests validate them).
+// ones are rendered by core/bundler, whose tests validate them).
 
 var day0 = time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
 

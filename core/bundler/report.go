@@ -1,14 +1,15 @@
-// Package report renders a period's control status (controls.BuildReport) and the bundled
-// evidence as the three report files of an auditor bundle — report/controls.csv,
-// report/index.html (self-contained, readable offline) and report/assessment-results.json
-// (OSCAL 1.1.3 assessment results) — and assembles the bundle itself from the store, the
-// index and the controls engine (BuildBundle).
+// Package bundler builds auditor bundles (BuildBundle): it finds the period's segment of the
+// run chain, gathers its evidence from the store, the index and the controls engine, and
+// renders the period's control status (controls.BuildReport) and the bundled evidence as the
+// three report files of a bundle — report/controls.csv, report/index.html (self-contained,
+// readable offline) and report/assessment-results.json (OSCAL 1.1.3 assessment results).
+// evidence/bundle writes and verifies the zip itself.
 //
 // Memory stays flat in the number of artefacts: per-artefact data (OSCAL observations and
 // back-matter resources) is spooled to temporary files as artefacts stream by, and per
 // control only the evidence rows shown (failures first, capped) are kept; everything else
 // is counted. The complete per-artefact results are in the bundle's manifest.json.
-package report
+package bundler
 
 import (
 	"bufio"

@@ -1,6 +1,6 @@
 //go:build race
 
-package report
+package bundler
 
 // raceEnabled: the race detector multiplies memory use, so memory bounds are not checked.
 const raceEnabled = true

@@ -1,5 +1,5 @@
 //go:build !race
 
-package report
+package bundler
 
 const raceEnabled = false

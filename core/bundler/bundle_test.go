@@ -1,4 +1,4 @@
-package report
+package bundler
 
 import (
 	"archive/zip"
