@@ -242,3 +242,30 @@ func TestParseRulesRationale(t *testing.T) {
 		t.Errorf("a rationale that is not text: err = %v", err)
 	}
 }
+
+func TestMissingRationale(t *testing.T) {
+	tests := []struct {
+		name, controls string
+		want           []string
+	}{
+		{"list form", "controls: {iso27001-2022: [A.5.17, A.8.5]}",
+			[]string{"x.yaml:3: rule aws.iam.password_policy.min_length: iso27001-2022 A.5.17 has no rationale",
+				"x.yaml:3: rule aws.iam.password_policy.min_length: iso27001-2022 A.8.5 has no rationale"}},
+		{"every mapping explained", "controls:\n      iso27001-2022:\n        A.5.17: the policy sets how passwords are formed", nil},
+		{"an empty rationale", "controls:\n      iso27001-2022:\n        A.5.17: the policy sets how passwords are formed\n        A.8.5:",
+			[]string{"x.yaml:3: rule aws.iam.password_policy.min_length: iso27001-2022 A.8.5 has no rationale"}},
+		{"a written Grundschutz++ list", "controls:\n      iso27001-2022:\n        A.5.17: the policy sets how passwords are formed\n      bsi-gspp: [GC.8.1]",
+			[]string{"x.yaml:3: rule aws.iam.password_policy.min_length: bsi-gspp GC.8.1 has no rationale"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := ParseRules("x.yaml", ruleFile(strings.Replace(goodRule, "controls: {iso27001-2022: [A.5.17]}", tt.controls, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := MissingRationale(rs); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("MissingRationale =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
