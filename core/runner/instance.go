@@ -116,6 +116,9 @@ func (c *collector) runInstance(parent, runCtx context.Context, in Instance) man
 	exchanges := int(st.exchanges.Load())
 	cr.EndedAt = c.r.now()
 	cr.Outcome = instanceOutcome(interrupted, cr.Artefacts, cr.Gaps)
+	if cr.Outcome == manifest.OutcomeFailed && cr.Artefacts == 0 && cr.Error == "" {
+		cr.Error = errNothingEmitted
+	}
 	c.event(Event{Type: EventFinished, Instance: in.Name, Connector: st.ref.Type, Artefacts: cr.Artefacts, Gaps: cr.Gaps, Exchanges: exchanges, Outcome: cr.Outcome, Error: cr.Error})
 	log.Info("collected", "outcome", cr.Outcome, "artefacts", cr.Artefacts, "gaps", cr.Gaps)
 	return cr

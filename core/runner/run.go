@@ -139,11 +139,18 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	}
 	h.Connectors = results
 	h.Outcome = runOutcome(interrupted, results)
+	var evalErr string
 	if r.Evaluator != nil && !interrupted {
 		ref, err := r.Evaluator.Evaluate(sealCtx, objects, h.ID, b.Envelopes)
 		if err != nil {
-			log.Error("evaluation failed; the run is sealed without results", "run", h.ID, "err", err)
-			h.Note = "evaluation failed: " + oneLine(err.Error())
+			// The evidence is sealed regardless, but the run did not deliver what it should:
+			// it is partial, and `exhibit controls evaluate` can judge it later.
+			evalErr = oneLine(err.Error())
+			log.Error("evaluation failed; the run is sealed without results", "run", h.ID, "err", evalErr)
+			h.Note = "evaluation failed: " + evalErr
+			if h.Outcome == manifest.OutcomeComplete {
+				h.Outcome = manifest.OutcomePartial
+			}
 		}
 		h.Results = ref
 	}
@@ -155,6 +162,7 @@ func (r *Runner) Run(ctx context.Context, instances []Instance) (*Summary, error
 	}
 	sum := c.summary(sealed)
 	sum.Recovered = recovered
+	sum.EvaluationError = evalErr
 	sum.NewBytes, sum.NewObjects = objects.newBytes.Load()+runs.newBytes.Load(), objects.newObjects.Load()+runs.newObjects.Load()
 	if r.Index != nil && c.indexErr == nil {
 		if err := r.Index.RecordRun(sealCtx, objects, sealed); err != nil {
@@ -189,23 +197,44 @@ type errRunDeadline struct{ d time.Duration }
 
 func (e errRunDeadline) Error() string { return fmt.Sprintf("run deadline of %s exceeded", e.d) }
 
-// runOutcome: interrupted if cancelled; failed if nothing was collected; partial with
-// gaps; complete otherwise.
+// runOutcome: interrupted if cancelled; failed if every instance failed (or there were
+// none); partial if any instance did not complete; complete otherwise.
 func runOutcome(interrupted bool, crs []manifest.ConnectorRun) manifest.Outcome {
-	artefacts, gaps := 0, 0
-	for _, c := range crs {
-		artefacts += c.Artefacts
-		gaps += c.Gaps
+	if interrupted {
+		return manifest.OutcomeInterrupted
 	}
-	return instanceOutcome(interrupted, artefacts, gaps)
+	failed, incomplete := 0, 0
+	for _, c := range crs {
+		switch c.Outcome {
+		case manifest.OutcomeComplete:
+		case manifest.OutcomeFailed:
+			failed++
+		default:
+			incomplete++
+		}
+	}
+	switch {
+	case failed == len(crs):
+		return manifest.OutcomeFailed
+	case failed+incomplete > 0:
+		return manifest.OutcomePartial
+	default:
+		return manifest.OutcomeComplete
+	}
 }
 
-// instanceOutcome is runOutcome for one instance.
+// errNothingEmitted is the reason an instance that emitted neither artefacts nor gaps
+// failed: a connector that finds nothing still says so with a gap or an empty document.
+const errNothingEmitted = "the connector emitted neither artefacts nor gaps"
+
+// instanceOutcome is the outcome of one instance: interrupted if cancelled; failed if it
+// delivered no evidence (only gaps, or nothing at all); partial with gaps; complete
+// otherwise.
 func instanceOutcome(interrupted bool, artefacts, gaps int) manifest.Outcome {
 	switch {
 	case interrupted:
 		return manifest.OutcomeInterrupted
-	case artefacts-gaps == 0 && gaps > 0:
+	case artefacts-gaps == 0:
 		return manifest.OutcomeFailed
 	case gaps > 0:
 		return manifest.OutcomePartial

@@ -138,6 +138,9 @@ type Summary struct {
 	GapList []GapInfo
 	// Recovered are runs of dead processes that were sealed before this one.
 	Recovered []*Summary
+	// EvaluationError is set when judging the run's evidence failed: the run is sealed
+	// without results and at best partial (the manifest's note says why).
+	EvaluationError string
 	// IndexError is set when the index could not be updated; the evidence is sealed
 	// regardless and `exhibit reindex` rebuilds the index.
 	IndexError error

@@ -24,6 +24,8 @@ func TestRunOutcomes(t *testing.T) {
 		instances map[string]manifest.Outcome
 		gapKinds  map[string]evidence.Status // kind → status of the gaps expected
 		gapError  string                     // substring of a gap's error
+		// instanceError: instance → substring of its error
+		instanceError map[string]string
 	}
 	tests := []struct {
 		name      string
@@ -136,6 +138,23 @@ func TestRunOutcomes(t *testing.T) {
 			want: want{outcome: manifest.OutcomePartial, artefacts: 2, gaps: 1, instances: map[string]manifest.Outcome{"a": "partial"},
 				gapKinds: map[string]evidence.Status{"alpha.licensed_thing": evidence.StatusNotLicensed}, gapError: "tenant lacks P2"},
 		},
+		{
+			name: "an instance that emits nothing failed",
+			instances: func() []Instance {
+				return []Instance{instance("quiet", &testFactory{typ: "alpha", collect: emitN("alpha", 0)}),
+					instance("b", &testFactory{typ: "beta", collect: emitN("beta", 2)})}
+			},
+			want: want{outcome: manifest.OutcomePartial, artefacts: 2, instances: map[string]manifest.Outcome{"quiet": "failed", "b": "complete"},
+				instanceError: map[string]string{"quiet": "emitted neither artefacts nor gaps"}},
+		},
+		{
+			name: "every instance emits nothing",
+			instances: func() []Instance {
+				return []Instance{instance("quiet", &testFactory{typ: "alpha", collect: emitN("alpha", 0)})}
+			},
+			want: want{outcome: manifest.OutcomeFailed, instances: map[string]manifest.Outcome{"quiet": "failed"},
+				instanceError: map[string]string{"quiet": "emitted neither artefacts nor gaps"}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +173,9 @@ func TestRunOutcomes(t *testing.T) {
 			for _, cr := range sum.Connectors {
 				if w := tc.want.instances[cr.Instance]; cr.Outcome != w {
 					t.Errorf("instance %s outcome %s, want %s (error %q)", cr.Instance, cr.Outcome, w, cr.Error)
+				}
+				if w := tc.want.instanceError[cr.Instance]; !strings.Contains(cr.Error, w) {
+					t.Errorf("instance %s error %q, want it to say %q", cr.Instance, cr.Error, w)
 				}
 			}
 			h, envs := e.manifestOf(t, sum.Manifest)
@@ -312,6 +334,32 @@ func TestEvaluatorSeesEveryEnvelopeBeforeSealing(t *testing.T) {
 	if run.Results == nil || *run.Results != sum.Results.Digest || run.Outcome != string(manifest.OutcomeComplete) {
 		t.Errorf("index: results %v, outcome %s", run.Results, run.Outcome)
 	}
+}
+
+// A run whose evaluation fails keeps its evidence but is partial, and says why in the
+// summary, the manifest and the index.
+func TestEvaluationFailureMakesTheRunPartial(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner()
+	r.Evaluator = evaluatorFunc(func(ctx context.Context, objects store.Store, runID string, envelopes func(fn func(evidence.Envelope) error) error) (*evidence.ObjectRef, error) {
+		return nil, errors.New("could not evaluate run: rule x: no such attribute")
+	})
+	sum, err := r.Run(context.Background(), []Instance{instance("a", &testFactory{typ: "alpha", collect: emitN("alpha", 3)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != manifest.OutcomePartial || !strings.Contains(sum.EvaluationError, "no such attribute") || sum.Results != nil {
+		t.Errorf("outcome %s, evaluation error %q, results %v", sum.Outcome, sum.EvaluationError, sum.Results)
+	}
+	h, envs := e.manifestOf(t, sum.Manifest)
+	if h.Outcome != manifest.OutcomePartial || !strings.Contains(h.Note, "evaluation failed: could not evaluate run") || len(envs) != 3 {
+		t.Errorf("manifest: outcome %s, note %q, %d envelopes", h.Outcome, h.Note, len(envs))
+	}
+	run, _, err := e.ix.Run(context.Background(), sum.RunID)
+	if err != nil || run.Outcome != string(manifest.OutcomePartial) || !strings.Contains(run.Note, "evaluation failed") {
+		t.Errorf("index: %+v %v", run, err)
+	}
+	e.check(t)
 }
 
 func TestProgressEvents(t *testing.T) {
