@@ -31,6 +31,10 @@ type Engine struct {
 	PendingSeal string
 	// Now returns the evaluation time rules see as `now` (default time.Now).
 	Now func() time.Time
+	// ConnectorTypes are the connector types the config sets up (connectors[].type): the
+	// rules of other types are out of scope in status reports. nil when the config names no
+	// connector; reports then take the types that ran in the period.
+	ConnectorTypes map[string]bool
 
 	applicability map[string]map[string]config.Applicability // framework → control → decision
 	proves        map[string]map[string][]*Rule              // framework → control → rules
@@ -112,6 +116,12 @@ func NewEngine(opts Options) (*Engine, error) {
 		applicability: map[string]map[string]config.Applicability{}}
 	if e.Freshness <= 0 {
 		e.Freshness = config.DefaultFreshness
+	}
+	for _, c := range cfg.Connectors {
+		if e.ConnectorTypes == nil {
+			e.ConnectorTypes = map[string]bool{}
+		}
+		e.ConnectorTypes[c.Type] = true
 	}
 	for i, a := range cfg.Controls.Applicability {
 		key := fmt.Sprintf("controls.applicability[%d]", i)

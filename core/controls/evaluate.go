@@ -26,8 +26,8 @@ type RunInfo struct {
 }
 
 // Evaluate implements the runner's Evaluator: it judges every envelope of run runID with
-// the engine's rules, stores the results object in objects and returns its reference (nil
-// when no envelope has rules). Gap envelopes yield no_evidence for every rule of their kind;
+// the engine's rules, stores the results object in objects and returns its reference (also
+// when nothing had rules: an empty results object says the run was judged). Gap envelopes yield no_evidence for every rule of their kind;
 // a document that cannot be read or parsed yields error results, never silence.
 func (e *Engine) Evaluate(ctx context.Context, objects store.Store, runID string, envelopes func(fn func(evidence.Envelope) error) error) (*evidence.ObjectRef, error) {
 	return e.EvaluateRun(ctx, objects, RunInfo{ID: runID}, envelopes)
@@ -94,13 +94,9 @@ func (e *Engine) EvaluateRun(ctx context.Context, objects store.Store, run RunIn
 	if err != nil {
 		return nil, fmt.Errorf("could not evaluate run %s: %w", run.ID, err)
 	}
-	total := 0
-	for _, n := range rw.Counts() {
-		total += n
-	}
-	if total == 0 && !e.hasDisabled() {
-		return nil, nil
-	}
+	// A run with nothing to judge still gets its (empty) results object: status tells a run
+	// that was judged and delivered nothing apart from one whose evaluation failed or was
+	// skipped.
 	h := ResultsHeader{Run: run.ID, RunStartedAt: run.StartedAt, Manifest: run.Manifest, EvaluatedAt: now,
 		Rules: e.ruleInfos(), Counts: rw.Counts()}
 	return e.storeResults(ctx, objects, h, spool)
@@ -129,15 +125,6 @@ func (e *Engine) now() time.Time {
 		return e.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-func (e *Engine) hasDisabled() bool {
-	for _, r := range e.Rules.rules {
-		if r.Disabled {
-			return true
-		}
-	}
-	return false
 }
 
 func (e *Engine) ruleInfos() []RuleInfo {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exhibit-dev/exhibit/core/controls/results"
 	"github.com/exhibit-dev/exhibit/evidence"
 	"github.com/exhibit-dev/exhibit/evidence/store"
 	"github.com/exhibit-dev/exhibit/evidence/store/mem"
@@ -104,10 +105,19 @@ func TestEvaluateRun(t *testing.T) {
 		}
 	}
 
-	// Nothing to judge: no results object.
+	// Nothing to judge: an empty results object still says the run was judged.
 	ref, err = e.Evaluate(ctx, s, "r2", replay(envs[1:2]))
-	if err != nil || ref != nil {
-		t.Errorf("no rules: ref %v err %v", ref, err)
+	if err != nil || ref == nil {
+		t.Fatalf("no rules: ref %v err %v", ref, err)
+	}
+	rc, err := s.Get(ctx, ref.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	n := 0
+	if _, err := results.Read(rc, func(int, *results.Result) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("no rules: %d results, err %v", n, err)
 	}
 }
 

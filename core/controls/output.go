@@ -44,55 +44,7 @@ func WriteStatusCSV(w io.Writer, rep *PeriodReport) error {
 }
 
 // Detail says in one line why the control has its status.
-func (c *ControlReport) Detail() string {
-	switch c.Status {
-	case Failing:
-		var parts []string
-		for _, r := range c.Rules {
-			if r.Fail > 0 {
-				p := fmt.Sprintf("%s failed in %d of %s", r.Rule, failedRuns(r), plural(r.Runs, "run"))
-				if r.LastOutcome == Fail && r.LastDetail != "" {
-					p += " (now: " + r.LastDetail + ")"
-				}
-				parts = append(parts, p)
-			}
-		}
-		if c.Fixed {
-			parts = append(parts, "fixed in the newest run")
-		}
-		return strings.Join(parts, "; ")
-	case Gaps:
-		if len(c.Gaps) == 0 {
-			return ""
-		}
-		g := c.Gaps[len(c.Gaps)-1]
-		return fmt.Sprintf("%s; newest: run %s: %s", plural(len(c.Gaps), "gap"), g.RunID, g.Reason)
-	case Stale:
-		return "no fresh evidence from " + strings.Join(c.StaleRules, ", ")
-	case NoEvidenceStatus:
-		if len(c.Rules) == 0 {
-			return "no automated rule maps to this control: add manual evidence"
-		}
-		return "mapped rules produced no results in the period"
-	case Attested:
-		var names []string
-		for _, a := range c.Attestations {
-			names = append(names, a.FileName)
-		}
-		return "manual evidence: " + strings.Join(names, ", ")
-	case Effective:
-		n := 0
-		for _, r := range c.Rules {
-			n += r.Pass
-		}
-		return fmt.Sprintf("%d passing results", n)
-	}
-	return ""
-}
-
-// failedRuns estimates the runs a rule failed in from its counts (one artefact per run
-// gives the exact number; several per run give an upper bound).
-func failedRuns(r RuleSummary) int { return min(r.Fail, r.Runs) }
+func (c *ControlReport) Detail() string { return c.Reason }
 
 // WriteStatusTable writes the report as an aligned table for a terminal.
 func WriteStatusTable(w io.Writer, rep *PeriodReport) error {

@@ -20,12 +20,15 @@ const (
 	// Stale: every run passed, but the newest evidence is older than the freshness limit
 	// at the end of the period.
 	Stale Status = "stale"
-	// NoEvidenceStatus: no automated rule maps to the control (or none produced a result in
-	// the period) and no manual evidence is valid: manual evidence is needed.
+	// NoEvidenceStatus: no automated rule in scope maps to the control, or none passed in
+	// the period (nothing collected, or nothing to judge), and no manual evidence is valid.
 	NoEvidenceStatus Status = "no_evidence"
-	// Effective: every mapped rule passed in every run of the period that judged it.
+	// Effective: every in-scope mapped rule passed at least once in the period (rules only
+	// ever not_applicable aside), none failed, erred or went missing, and the evidence is
+	// fresh.
 	Effective Status = "effective"
-	// Attested: no automated evidence, but manual evidence valid in the period names it.
+	// Attested: no automated verdict (as for NoEvidenceStatus), but manual evidence valid in
+	// the period names it.
 	Attested Status = "attested"
 	// NotApplicableStatus: excluded in the config, with a justification.
 	NotApplicableStatus Status = "not_applicable"
@@ -103,10 +106,14 @@ type ControlReport struct {
 	StaleRules []string `json:"stale_rules,omitempty"`
 	// Justification: why the control is not applicable, or which mapped rules are disabled
 	// and why.
-	Justification string           `json:"justification,omitempty"`
-	Rules         []RuleSummary    `json:"rules"`
-	Gaps          []Gap            `json:"gaps,omitempty"`
-	Attestations  []AttestationRef `json:"attestations,omitempty"`
+	Justification string `json:"justification,omitempty"`
+	// Reason says in one line why the control has its status, naming the rules that
+	// decided it (DecidedBy).
+	Reason       string           `json:"reason"`
+	DecidedBy    []string         `json:"decided_by,omitempty"`
+	Rules        []RuleSummary    `json:"rules"`
+	Gaps         []Gap            `json:"gaps,omitempty"`
+	Attestations []AttestationRef `json:"attestations,omitempty"`
 	// Evidence lists the results of the mapped rules in the period (unless SummaryOnly).
 	Evidence []EvidenceRef `json:"evidence,omitempty"`
 }
@@ -123,6 +130,15 @@ type RuleSummary struct {
 	Derived       bool   `json:"derived,omitempty"`
 	Disabled      bool   `json:"disabled,omitempty"`
 	Justification string `json:"justification,omitempty"`
+	// OutOfScope: no connector of the rule's type is configured, so the rule counts neither
+	// way.
+	OutOfScope bool `json:"out_of_scope,omitempty"`
+	// Rationale says why the rule's evidence shows the control operating (empty when its
+	// rules file gives none).
+	Rationale string `json:"rationale,omitempty"`
+	// Gaps is the number of runs of the period (per connector instance) that left the rule
+	// without a verdict.
+	Gaps int `json:"gaps"`
 	// Runs is the number of runs of the period with results of the rule.
 	Runs          int        `json:"runs"`
 	Pass          int        `json:"pass"`

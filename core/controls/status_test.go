@@ -250,15 +250,38 @@ func TestBuildReportFailedConnector(t *testing.T) {
 	}
 }
 
-// One rule with fresh evidence does not hide another whose evidence stopped coming.
-func TestBuildReportStaleRule(t *testing.T) {
+// A run that collected one kind of a connector but not another leaves a gap for the rules
+// of the missing kind; it is not hidden behind the other rule's fresh evidence.
+func TestBuildReportKindNotCollected(t *testing.T) {
 	w := newWorld(t, statusConfig)
 	w.collect(day(1), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14},
 		doc{kind: "aws.iam.users", subject: "aws:1", body: usersOK})
 	w.collect(day(5), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14})
 	w.now = day(5).Add(time.Hour)
 	c := control(t, w.report(day(1), day(5), ReportFilter{Controls: []string{"A.8.5"}}), "A.8.5")
-	if c.Status != Stale || strings.Join(c.StaleRules, ",") != "aws.iam.users.mfa" {
-		t.Errorf("status %s, stale rules %v", c.Status, c.StaleRules)
+	if c.Status != Gaps || len(c.Gaps) != 1 || c.Gaps[0].Reason != "connector aws-prod delivered no aws.iam.users" ||
+		strings.Join(c.DecidedBy, ",") != "aws.iam.users.mfa" {
+		t.Errorf("status %s, gaps %+v, decided by %v", c.Status, c.Gaps, c.DecidedBy)
+	}
+}
+
+// Two runs whose user list is empty and that collected no password policy: the MFA rule was
+// only not_applicable and the length rule never ran. That proves nothing about A.8.5.
+func TestBuildReportNothingProved(t *testing.T) {
+	w := newWorld(t, statusConfig)
+	w.collect(day(1), manifest.OutcomeComplete, doc{kind: "aws.iam.users", subject: "aws:1", body: `{"users":[]}`})
+	w.collect(day(2), manifest.OutcomeComplete, doc{kind: "aws.iam.users", subject: "aws:1", body: `{"users":[]}`})
+	w.now = day(2).Add(time.Hour)
+	c := control(t, w.report(day(1), day(2), ReportFilter{Controls: []string{"A.8.5"}}), "A.8.5")
+	if c.Status != Gaps || len(c.Gaps) != 2 || strings.Join(c.DecidedBy, ",") != "aws.iam.password_policy.min_length" {
+		t.Errorf("status %s (%s), gaps %+v", c.Status, c.Reason, c.Gaps)
+	}
+	// With the password policy collected and passing, the MFA rule counts neither way.
+	w.collect(day(3), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14},
+		doc{kind: "aws.iam.users", subject: "aws:1", body: `{"users":[]}`})
+	w.now = day(3).Add(time.Hour)
+	c = control(t, w.report(day(3), day(3), ReportFilter{Controls: []string{"A.8.5"}}), "A.8.5")
+	if c.Status != Effective || !strings.Contains(c.Reason, "nothing to judge for aws.iam.users.mfa") {
+		t.Errorf("status %s (%s)", c.Status, c.Reason)
 	}
 }
