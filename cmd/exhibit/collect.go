@@ -50,9 +50,11 @@ a run of exhibit serve in progress) makes this one wait up to --lock-timeout, th
 Between the runs of a running exhibit serve, collect runs at once.
 
 Exit codes:
-  0    complete: everything was collected
-  3    partial: the run is sealed, with gaps (listed in the summary)
-  1    failed: nothing could be collected, or the run could not be sealed
+  0    complete: everything was collected and judged
+  3    partial: the run is sealed, with gaps or a connector that failed (listed in the
+       summary), or its evaluation failed (the summary says why)
+  1    failed: nothing could be collected (every connector failed or emitted nothing),
+       or the run could not be sealed
   2    the data directory is in use by another process (named in the message)
   130  interrupted: the run was stopped and sealed with what it had`,
 		Args: cobra.NoArgs,
@@ -165,6 +167,10 @@ func printSummary(out io.Writer, s *runner.Summary) {
 		if s.Gaps > len(s.GapList) {
 			fmt.Fprintf(out, "  … and %d more (exhibit runs show %s)\n", s.Gaps-len(s.GapList), s.RunID)
 		}
+	}
+	if s.EvaluationError != "" {
+		fmt.Fprintf(out, "evaluation failed: %s\n  the evidence is sealed without results; judge it with exhibit controls evaluate --run %s\n",
+			s.EvaluationError, s.RunID)
 	}
 	if s.IndexError != nil {
 		fmt.Fprintf(out, "warning: the index could not be updated (%v); run exhibit reindex\n", s.IndexError)

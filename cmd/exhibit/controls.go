@@ -340,6 +340,7 @@ func runControlsSoA(ctx context.Context, g *globals, o soaOptions, stdout, stder
 
 type evaluateOptions struct {
 	run, from, to string
+	missing       bool
 }
 
 func newControlsEvaluateCmd(g *globals) *cobra.Command {
@@ -353,7 +354,9 @@ first. The new results are sealed into a new signed manifest of type evaluation 
 manifest it judged; the old results stay in the store and the index, and status uses the
 newest evaluation of each run.
 
-Give --run ID (a unique prefix will do) or a period with --from/--to.`,
+Give --run ID (a unique prefix will do) or a period with --from/--to. With --missing, only
+the runs of the period that have no results yet are judged: runs whose evaluation failed,
+runs collected with --no-evaluate and recovered runs, which status counts as gaps until then.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runControlsEvaluate(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -363,12 +366,16 @@ Give --run ID (a unique prefix will do) or a period with --from/--to.`,
 	f.StringVar(&o.run, "run", "", "the run to re-evaluate")
 	f.StringVar(&o.from, "from", "", "re-evaluate runs started from this date or time")
 	f.StringVar(&o.to, "to", "", "… up to this date (whole day) or time")
+	f.BoolVar(&o.missing, "missing", false, "only judge the runs of the period that have no results yet")
 	return cmd
 }
 
 func runControlsEvaluate(ctx context.Context, g *globals, o evaluateOptions, out, stderr io.Writer) error {
-	if (o.run == "") == (o.from == "" && o.to == "") {
-		return errors.New("give either --run ID or --from/--to")
+	if (o.run == "") == (o.from == "" && o.to == "" && !o.missing) {
+		return errors.New("give either --run ID or --from/--to (or --missing)")
+	}
+	if o.run != "" && o.missing {
+		return errors.New("--missing judges a period's runs without results; give --from/--to instead of --run")
 	}
 	env, err := openControlsEnv(ctx, g, envNeeds{stderr: stderr, repo: true, signer: true, lock: "controls evaluate"})
 	if err != nil {
@@ -388,6 +395,10 @@ func runControlsEvaluate(ctx context.Context, g *globals, o evaluateOptions, out
 		if err != nil {
 			return err
 		}
+		if o.missing {
+			done, err = env.eng.EvaluateMissing(ctx, env.repo, env.signer, env.ix, from, to)
+			return err
+		}
 		done, err = env.eng.ReevaluatePeriod(ctx, env.repo, env.signer, env.ix, from, to.Add(time.Nanosecond))
 		return err
 	})
@@ -402,7 +413,9 @@ func runControlsEvaluate(ctx context.Context, g *globals, o evaluateOptions, out
 	if err != nil {
 		return err
 	}
-	if len(done) == 0 {
+	if len(done) == 0 && o.missing {
+		fmt.Fprintln(out, "every collection run of the period has results")
+	} else if len(done) == 0 {
 		fmt.Fprintln(out, "no collection runs in the period")
 	}
 	return nil

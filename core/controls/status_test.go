@@ -25,6 +25,8 @@ type world struct {
 	ix     *index.Index
 	eng    *Engine
 	now    time.Time
+	// skipEvaluation seals runs without results, as collect --no-evaluate does.
+	skipEvaluation bool
 }
 
 func newWorld(t testing.TB, cfgBody string) *world {
@@ -86,9 +88,11 @@ func (w *world) collect(at time.Time, connOutcome manifest.Outcome, docs ...doc)
 		}
 		envs = append(envs, env)
 	}
-	ref, err := w.eng.Evaluate(ctx, w.repo.Objects, id, b.Envelopes)
-	if err != nil {
-		w.t.Fatal(err)
+	var ref *evidence.ObjectRef
+	if !w.skipEvaluation {
+		if ref, err = w.eng.Evaluate(ctx, w.repo.Objects, id, b.Envelopes); err != nil {
+			w.t.Fatal(err)
+		}
 	}
 	h := manifest.Header{ID: id, Type: manifest.TypeCollection, StartedAt: at, EndedAt: at.Add(time.Hour),
 		Outcome: manifest.OutcomeComplete, Results: ref,
@@ -283,5 +287,31 @@ func TestBuildReportNothingProved(t *testing.T) {
 	c = control(t, w.report(day(3), day(3), ReportFilter{Controls: []string{"A.8.5"}}), "A.8.5")
 	if c.Status != Effective || !strings.Contains(c.Reason, "nothing to judge for aws.iam.users.mfa") {
 		t.Errorf("status %s (%s)", c.Status, c.Reason)
+	}
+}
+
+// A run sealed without results is a gap until `controls evaluate --missing` judges it; runs
+// that have results are left alone.
+func TestEvaluateMissing(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, statusConfig)
+	w.collect(day(1), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14})
+	w.skipEvaluation = true
+	w.collect(day(2), manifest.OutcomeComplete, doc{kind: "aws.iam.password_policy", subject: "aws:1", body: policy14})
+	w.now = day(2).Add(time.Hour)
+	c := control(t, w.report(day(1), day(2), ReportFilter{Controls: []string{"A.5.17"}}), "A.5.17")
+	if c.Status != Gaps || len(c.Gaps) != 1 || !strings.Contains(c.Gaps[0].Reason, "no evaluation results") {
+		t.Fatalf("before: status %s, gaps %+v", c.Status, c.Gaps)
+	}
+	done, err := w.eng.EvaluateMissing(ctx, w.repo, w.signer, w.ix, day(1), day(2))
+	if err != nil || len(done) != 1 || done[0].Run != "20261102T020000Z-test" || done[0].Sealed == nil {
+		t.Fatalf("evaluated %+v, err %v", done, err)
+	}
+	c = control(t, w.report(day(1), day(2), ReportFilter{Controls: []string{"A.5.17"}}), "A.5.17")
+	if c.Status != Effective {
+		t.Errorf("after: status %s (%s)", c.Status, c.Reason)
+	}
+	if done, err := w.eng.EvaluateMissing(ctx, w.repo, w.signer, w.ix, day(1), day(2)); err != nil || len(done) != 0 {
+		t.Errorf("second pass evaluated %+v, err %v", done, err)
 	}
 }
