@@ -31,6 +31,7 @@ const (
 
 type checkOptions struct {
 	readData    bool
+	noIndex     bool
 	keyFile     string
 	fingerprint string
 }
@@ -50,6 +51,9 @@ func newCheckCmd(g *globals) *cobra.Command {
   - every run the index records still in the store (the chain alone cannot show that its
     newest runs were deleted whole), and every sealed run of the store in the index
     (run-not-indexed: bundles and status cannot see it; exhibit reindex repairs it).
+    A missing or unreadable index is a problem (index-unavailable): rebuild it with
+    exhibit reindex, or pass --no-index to skip these cross-checks on purpose (a store
+    copied without its index).
 
 Each problem is printed with its location (store and digest, run id, artefact), then a
 summary. The pinned key is the store's own signing.pub in the key directory; with --key or
@@ -76,6 +80,7 @@ Exit codes:
 		},
 	}
 	cmd.Flags().BoolVar(&opts.readData, "read-data", true, "re-hash every object (false: check presence and sizes only)")
+	cmd.Flags().BoolVar(&opts.noIndex, "no-index", false, "skip the cross-check with the index (deleted newest runs then go unnoticed)")
 	cmd.Flags().StringVar(&opts.keyFile, "key", "", "public key to verify against (SPKI PEM, OpenSSH public key or allowed_signers)")
 	cmd.Flags().StringVar(&opts.fingerprint, "fingerprint", "", "require the key to have this fingerprint (SHA256:…)")
 	return cmd
@@ -98,9 +103,13 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	}
 	fmt.Fprintf(out, "checking %s (%s; runs verified against %s from %s)\n", repo.Describe, mode, verifier.Fingerprint(), keySource)
 
-	expected, ix, err := indexedRuns(ctx, cfg)
-	if err != nil {
-		return nil, err
+	var expected []check.ExpectedRun
+	var unavailable string
+	var ix *index.Index
+	if opts.noIndex {
+		fmt.Fprintln(out, "not cross-checking the index (--no-index): runs deleted whole from the store go unnoticed")
+	} else {
+		expected, ix, unavailable = indexedRuns(ctx, cfg)
 	}
 	var storeToIndex check.Index
 	if ix != nil {
@@ -109,9 +118,10 @@ func runCheck(ctx context.Context, cfg *config.Config, opts checkOptions, out, p
 	}
 	last := time.Now()
 	report, err := check.Run(ctx, repo, verifier, check.Options{
-		ReadData: opts.readData,
-		Expected: expected,
-		Index:    storeToIndex,
+		ReadData:            opts.readData,
+		Expected:            expected,
+		ExpectedUnavailable: unavailable,
+		Index:               storeToIndex,
 		Progress: func(p check.Progress) {
 			// A line every few seconds shows a long check is alive, without flooding logs.
 			if now := time.Now(); now.Sub(last) >= 5*time.Second {
@@ -192,28 +202,33 @@ func openRepo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 // indexedRuns returns the sealed runs the index records, so check can tell when the newest
 // runs were deleted from the store whole (ref and manifest), which the hash chain alone
 // cannot show, and the open index, to find the store's runs it misses (the caller closes
-// it). A missing index is not an error: the store is the source of truth and the index is
-// rebuildable; check then says nothing about such deletions.
-func indexedRuns(ctx context.Context, cfg *config.Config) ([]check.ExpectedRun, *index.Index, error) {
-	if _, err := os.Stat(cfg.IndexPath()); err != nil {
-		return nil, nil, nil
+// it). When the index is missing or cannot be read, it says why instead: check reports that
+// as a problem, since deleting the index would otherwise hide such deletions.
+func indexedRuns(ctx context.Context, cfg *config.Config) ([]check.ExpectedRun, *index.Index, string) {
+	const fix = "; rebuild it with exhibit reindex, or pass --no-index to skip this cross-check"
+	path := cfg.IndexPath()
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Sprintf("no index at %s to cross-check the runs against (runs deleted whole would go unnoticed)%s", path, fix)
+		}
+		return nil, nil, fmt.Sprintf("could not read the index %s: %v%s", path, err, fix)
 	}
-	ix, err := index.Open(ctx, cfg.IndexPath())
+	ix, err := index.Open(ctx, path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("could not open the index to cross-check the runs: %w", err)
+		return nil, nil, fmt.Sprintf("could not open the index %s: %v%s", path, err, fix)
 	}
 	runs, err := ix.Runs(ctx, index.RunFilter{})
 	if err != nil {
 		ix.Close()
-		return nil, nil, fmt.Errorf("could not list the runs of the index: %w", err)
+		return nil, nil, fmt.Sprintf("could not list the runs of the index %s: %v%s", path, err, fix)
 	}
 	var out []check.ExpectedRun
 	for _, r := range runs {
 		if r.Manifest != nil {
-			out = append(out, check.ExpectedRun{ID: r.ID, Manifest: *r.Manifest, Source: "the index (" + cfg.IndexPath() + ")"})
+			out = append(out, check.ExpectedRun{ID: r.ID, Manifest: *r.Manifest, Source: "the index (" + path + ")"})
 		}
 	}
-	return out, ix, nil
+	return out, ix, ""
 }
 
 // indexLookup lets check ask the index about each run of the store (check.Index).

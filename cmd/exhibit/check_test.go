@@ -50,6 +50,15 @@ func custodyStore(t *testing.T, data string) evidence.Digest {
 		}
 		b.Close()
 	}
+	// The index records the runs, as collect leaves it.
+	ix, err := index.Open(ctx, filepath.Join(data, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if _, err := index.Reindex(ctx, ix, repo); err != nil {
+		t.Fatal(err)
+	}
 	return doc.Digest
 }
 
@@ -137,6 +146,29 @@ func TestCheckCommand(t *testing.T) {
 			wantOut:  []string{"run-not-indexed: runs ", "(run r2): the store holds this sealed run but the index (", "does not record it: run exhibit reindex", "1 problem found"},
 		},
 		{name: "no store", noStore: true, wantCode: 2, wantErr: "no evidence store at"},
+		{
+			name:     "index missing",
+			damage:   func(t *testing.T, data string, _ evidence.Digest) { os.Remove(filepath.Join(data, "index.db")) },
+			wantCode: 1,
+			wantOut:  []string{"index-unavailable: no index at ", "exhibit reindex", "--no-index", "1 problem found"},
+		},
+		{
+			name: "index unreadable",
+			damage: func(t *testing.T, data string, _ evidence.Digest) {
+				if err := os.WriteFile(filepath.Join(data, "index.db"), []byte("not a database, just text that is long enough to be a header"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantCode: 1,
+			wantOut:  []string{"index-unavailable: could not open the index ", "1 problem found"},
+		},
+		{
+			name:     "index missing, cross-check skipped on purpose",
+			damage:   func(t *testing.T, data string, _ evidence.Digest) { os.Remove(filepath.Join(data, "index.db")) },
+			args:     func(string) []string { return []string{"--no-index"} },
+			wantCode: 0,
+			wantOut:  []string{"not cross-checking the index (--no-index)", "no problems found"},
+		},
 		{
 			name: "no public key",
 			damage: func(t *testing.T, data string, _ evidence.Digest) {

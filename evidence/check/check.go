@@ -39,6 +39,10 @@ type Options struct {
 	// manifest together: nothing in the store names them any more. Each expected run whose
 	// signed ref is missing is reported as KindRunLost.
 	Expected []ExpectedRun
+	// ExpectedUnavailable says why the runs recorded outside the repository could not be
+	// read (a missing or unreadable index); it is reported as KindIndexUnavailable, since
+	// the check cannot then show that the newest runs were deleted whole.
+	ExpectedUnavailable string
 	// Index, if set, is compared with the store the other way round: each run the store
 	// holds a valid signed ref for must be recorded by the index with the same manifest,
 	// or it is reported as KindRunNotIndexed (bundles and status cannot see it).
@@ -117,13 +121,17 @@ const (
 	// KindRunNotIndexed: the store holds a sealed run that the index (Options.Index) does
 	// not record, or records with another manifest; `exhibit reindex` repairs the index.
 	KindRunNotIndexed Kind = "run-not-indexed"
+	// KindIndexUnavailable: the record of runs kept outside the repository (the index)
+	// could not be read (Options.ExpectedUnavailable), so runs deleted whole would go
+	// unnoticed.
+	KindIndexUnavailable Kind = "index-unavailable"
 )
 
 var kindRank = map[Kind]int{
 	KindObjectCorrupt: 0, KindObjectUnreadable: 1, KindObjectMissing: 2, KindObjectSize: 3,
 	KindRefInvalid: 4, KindSignature: 5, KindRefMismatch: 6, KindRefMissing: 7,
 	KindManifestMissing: 8, KindManifestInvalid: 9, KindChainBroken: 10, KindChainFork: 11,
-	KindRunLost: 12, KindRunNotIndexed: 13,
+	KindRunLost: 12, KindRunNotIndexed: 13, KindIndexUnavailable: 14,
 }
 
 // Store names of a Problem.
@@ -212,6 +220,9 @@ func Run(ctx context.Context, repo *store.Repo, verifier *sign.Verifier, opts Op
 	}
 	if err := c.checkRuns(ctx); err != nil {
 		return nil, fmt.Errorf("could not check %s: %w", repo.Describe, err)
+	}
+	if opts.ExpectedUnavailable != "" {
+		c.report.Problems = append(c.report.Problems, Problem{Kind: KindIndexUnavailable, Message: opts.ExpectedUnavailable})
 	}
 	sort.SliceStable(c.report.Problems, func(i, j int) bool {
 		a, b := c.report.Problems[i], c.report.Problems[j]

@@ -58,13 +58,14 @@ func TestCheckFindsDamage(t *testing.T) {
 	extraDigest := func(*fixture) evidence.Digest { return extra }
 
 	tests := []struct {
-		name     string
-		readData bool
-		damage   func(t *testing.T, f *fixture)
-		verifier func(f *fixture) *sign.Verifier // nil: the fixture's own key
-		expected bool                            // pass every sealed run as Options.Expected and Options.Index (as the index knows them)
-		index    func(f *fixture, ix mapIndex)   // changes what the index records before the check
-		want     []want
+		name        string
+		readData    bool
+		damage      func(t *testing.T, f *fixture)
+		verifier    func(f *fixture) *sign.Verifier // nil: the fixture's own key
+		expected    bool                            // pass every sealed run as Options.Expected and Options.Index (as the index knows them)
+		unavailable string                          // Options.ExpectedUnavailable
+		index       func(f *fixture, ix mapIndex)   // changes what the index records before the check
+		want        []want
 	}{
 		{name: "clean", readData: true, damage: func(*testing.T, *fixture) {}},
 		{
@@ -206,6 +207,11 @@ func TestCheckFindsDamage(t *testing.T) {
 		},
 		{name: "clean, the index agrees", expected: true, readData: true, damage: func(*testing.T, *fixture) {}},
 		{
+			// Without the index, deleted newest runs would go unnoticed: that is a problem.
+			name: "the index cannot be read", unavailable: "no index at /data/index.db", damage: func(*testing.T, *fixture) {},
+			want: []want{{kind: KindIndexUnavailable, contains: []string{"no index at /data/index.db"}}},
+		},
+		{
 			name: "a sealed run the index does not record", expected: true, damage: func(*testing.T, *fixture) {},
 			index: func(f *fixture, ix mapIndex) { delete(ix, "r2") },
 			want:  []want{{kind: KindRunNotIndexed, digest: refOf(1), runID: "r2", contains: []string{"the index does not record it", "exhibit reindex"}}},
@@ -235,7 +241,7 @@ func TestCheckFindsDamage(t *testing.T) {
 				if tt.verifier != nil {
 					v = tt.verifier(f)
 				}
-				opts := Options{ReadData: tt.readData}
+				opts := Options{ReadData: tt.readData, ExpectedUnavailable: tt.unavailable}
 				if tt.expected {
 					ix := mapIndex{}
 					for _, r := range f.runs {
