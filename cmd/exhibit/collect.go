@@ -150,11 +150,7 @@ func printSummary(out io.Writer, s *runner.Summary) {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONNECTOR\tTYPE\tOUTCOME\tARTEFACTS\tGAPS\tERROR")
 	for _, c := range s.Connectors {
-		late := ""
-		if c.Late {
-			late = " (late)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%d\t%d\t%s\n", c.Instance, c.Type, c.Outcome, late, c.Artefacts, c.Gaps, truncateText(c.Error, 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\t%d\t%d\t%s\n", c.Instance, c.Type, c.Outcome, lateness(c), c.Artefacts, c.Gaps, truncateText(c.Error, 80))
 	}
 	tw.Flush()
 	if len(s.GapList) > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -206,10 +207,7 @@ func runRunsShow(ctx context.Context, g *globals, id string, opts runsOptions, o
 		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONNECTOR\tTYPE\tVERSION\tOUTCOME\tARTEFACTS\tGAPS\tDURATION\tERROR")
 		for _, c := range crs {
-			outcome := string(c.Outcome)
-			if c.Late {
-				outcome += " (late)"
-			}
+			outcome := string(c.Outcome) + lateness(c)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Instance, c.Type, c.Version, outcome, c.Artefacts, c.Gaps,
 				c.EndedAt.Sub(c.StartedAt).Round(time.Millisecond), c.Error)
 		}
@@ -234,4 +232,20 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// lateness says when a connector run was late: started late to catch up a missed run, or
+// stopped at the run's deadline.
+func lateness(c manifest.ConnectorRun) string {
+	var parts []string
+	if c.CatchUp {
+		parts = append(parts, "catch-up")
+	}
+	if c.OverDeadline {
+		parts = append(parts, "over the deadline")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

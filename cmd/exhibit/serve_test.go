@@ -62,7 +62,7 @@ func TestServeCatchesUpAndServesMetrics(t *testing.T) {
 	}
 	// Nothing ever ran: both instances are caught up at start-up, as one late run.
 	sum := <-runs
-	if sum.Outcome != manifest.OutcomeComplete || len(sum.Connectors) != 2 || !sum.Connectors[0].Late || !sum.Connectors[1].Late {
+	if sum.Outcome != manifest.OutcomeComplete || len(sum.Connectors) != 2 || !sum.Connectors[0].CatchUp || !sum.Connectors[1].CatchUp {
 		t.Fatalf("catch-up run: %+v", sum)
 	}
 	get := func(path string) (int, string) {

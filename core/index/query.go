@@ -134,7 +134,7 @@ func (ix *Index) queryRuns(ctx context.Context, q string, args ...any) ([]Run, e
 // ConnectorRuns returns the connector runs of run id, by instance name.
 func (ix *Index) ConnectorRuns(ctx context.Context, id string) ([]manifest.ConnectorRun, error) {
 	rows, err := ix.db.QueryContext(ctx, `SELECT instance, type, version, outcome, started_at, ended_at,
-		artefacts, gaps, error, late FROM connector_runs WHERE run_id = ? ORDER BY instance`, id)
+		artefacts, gaps, error, late, over_deadline FROM connector_runs WHERE run_id = ? ORDER BY instance`, id)
 	if err != nil {
 		return nil, fmt.Errorf("could not query the connector runs of %s: %w", id, err)
 	}
@@ -144,7 +144,7 @@ func (ix *Index) ConnectorRuns(ctx context.Context, id string) ([]manifest.Conne
 		var c manifest.ConnectorRun
 		var outcome string
 		var started, ended, errText sql.NullString
-		if err := rows.Scan(&c.Instance, &c.Type, &c.Version, &outcome, &started, &ended, &c.Artefacts, &c.Gaps, &errText, &c.Late); err != nil {
+		if err := rows.Scan(&c.Instance, &c.Type, &c.Version, &outcome, &started, &ended, &c.Artefacts, &c.Gaps, &errText, &c.CatchUp, &c.OverDeadline); err != nil {
 			return nil, err
 		}
 		c.Outcome = manifest.Outcome(outcome)

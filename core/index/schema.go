@@ -88,6 +88,10 @@ CREATE INDEX artefacts_document ON artefacts(document_digest);
 CREATE VIEW gaps AS
 	SELECT * FROM artefacts WHERE status <> 'ok';
 `},
+	// Manifest schema v2 says why a connector run was late: "late" now holds catch_up.
+	{version: 2, name: "connector runs over the run deadline", sql: `
+ALTER TABLE connector_runs ADD COLUMN over_deadline INTEGER NOT NULL DEFAULT 0;
+`},
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -85,9 +85,10 @@ func (ix *Index) RecordRun(ctx context.Context, objects store.Store, s *manifest
 			}
 			for _, c := range h.Connectors {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO connector_runs(run_id, instance, type, version,
-					outcome, started_at, ended_at, artefacts, gaps, error, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					outcome, started_at, ended_at, artefacts, gaps, error, late, over_deadline)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 					h.ID, c.Instance, c.Type, c.Version, string(c.Outcome), formatTime(c.StartedAt), nullTime(c.EndedAt),
-					c.Artefacts, c.Gaps, nullString(c.Error), c.Late); err != nil {
+					c.Artefacts, c.Gaps, nullString(c.Error), c.CatchUp, c.OverDeadline); err != nil {
 					return err
 				}
 			}

@@ -76,7 +76,7 @@ var errInstanceClosed = errors.New("the runner stopped accepting artefacts from 
 func (c *collector) runInstance(parent, runCtx context.Context, in Instance) manifest.ConnectorRun {
 	log := c.r.logger().With("run", c.runID, "connector", in.Name, "type", in.Factory.Type())
 	st := &instanceState{ref: evidence.ConnectorRef{Instance: in.Name, Type: in.Factory.Type(), Version: in.Factory.Version()}}
-	cr := manifest.ConnectorRun{Instance: in.Name, Type: st.ref.Type, Version: st.ref.Version, StartedAt: c.r.now(), Late: in.Late}
+	cr := manifest.ConnectorRun{Instance: in.Name, Type: st.ref.Type, Version: st.ref.Version, StartedAt: c.r.now(), CatchUp: in.Late}
 	c.event(Event{Type: EventStarted, Instance: in.Name, Connector: st.ref.Type})
 	log.Info("collecting", "late", in.Late)
 
@@ -101,6 +101,7 @@ func (c *collector) runInstance(parent, runCtx context.Context, in Instance) man
 			collectErr = fmt.Errorf("%w: %v", context.Cause(ctx), collectErr)
 		}
 		cr.Error = oneLine(connector.DefaultRedactor().RedactString(collectErr.Error()))
+		cr.OverDeadline = errors.As(context.Cause(ctx), new(errRunDeadline))
 		gap := connector.NewGap(collectionKind(st.ref.Type), in.Name, connector.GapStatus(collectErr), errors.New(cr.Error))
 		if err := c.store(context.WithoutCancel(parent), st, gap, true); err != nil {
 			log.Error("could not record the collection gap", "err", err)
@@ -127,13 +128,14 @@ func (c *collector) runInstance(parent, runCtx context.Context, in Instance) man
 // notStarted records an instance the run ended before it could start.
 func (c *collector) notStarted(parent, runCtx context.Context, in Instance) manifest.ConnectorRun {
 	now := c.r.now()
-	cr := manifest.ConnectorRun{Instance: in.Name, Type: in.Factory.Type(), Version: in.Factory.Version(), StartedAt: now, EndedAt: now, Late: in.Late}
+	cr := manifest.ConnectorRun{Instance: in.Name, Type: in.Factory.Type(), Version: in.Factory.Version(), StartedAt: now, EndedAt: now, CatchUp: in.Late}
 	if parent.Err() != nil {
 		cr.Outcome, cr.Error = manifest.OutcomeInterrupted, "interrupted before it started"
 		return cr
 	}
 	st := &instanceState{ref: evidence.ConnectorRef{Instance: in.Name, Type: cr.Type, Version: cr.Version}}
 	cr.Error = "not started: " + context.Cause(runCtx).Error()
+	cr.OverDeadline = errors.As(context.Cause(runCtx), new(errRunDeadline))
 	gap := connector.NewGap(collectionKind(cr.Type), in.Name, evidence.StatusFailed, errors.New(cr.Error))
 	if err := c.store(context.WithoutCancel(parent), st, gap, true); err != nil {
 		c.r.logger().Error("could not record the collection gap", "run", c.runID, "connector", in.Name, "err", err)

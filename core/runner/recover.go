@@ -237,7 +237,7 @@ func (r *Runner) recoverOne(ctx context.Context, lk *lock.Lock, dir string, seal
 	for _, name := range names {
 		in := known[name]
 		cr := manifest.ConnectorRun{Instance: name, Type: in.Type, Version: in.Version, Outcome: manifest.OutcomeInterrupted,
-			StartedAt: jr.StartedAt, EndedAt: jr.StartedAt, Late: in.Late, Error: "interrupted: the process ended"}
+			StartedAt: jr.StartedAt, EndedAt: jr.StartedAt, CatchUp: in.Late, Error: "interrupted: the process ended"}
 		if c := per[name]; c != nil {
 			cr.Artefacts, cr.Gaps, cr.EndedAt = c.artefacts, c.gaps, c.last.CollectedAt
 		}

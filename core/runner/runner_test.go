@@ -259,6 +259,15 @@ func TestRunDeadline(t *testing.T) {
 	if sum.Outcome != manifest.OutcomePartial || sum.Gaps != 1 || !strings.Contains(sum.GapList[0].Error, "run deadline of 300ms exceeded") {
 		t.Fatalf("outcome %s, gaps %+v", sum.Outcome, sum.GapList)
 	}
+	// The manifest says the instance ran over the deadline, not that it started late.
+	h, _ := e.manifestOf(t, sum.Manifest)
+	if c := h.Connectors[0]; !c.OverDeadline || c.CatchUp {
+		t.Errorf("connector run %+v", c)
+	}
+	_, crs, err := e.ix.Run(context.Background(), sum.RunID)
+	if err != nil || len(crs) != 1 || !crs[0].OverDeadline {
+		t.Errorf("index: %+v %v", crs, err)
+	}
 }
 
 func TestChainDedupAndNewBytes(t *testing.T) {

@@ -14,7 +14,11 @@ import (
 
 // manifestPrefix is how every run manifest begins (the header is written schema first), so
 // re-hashing can spot manifests among the objects for free.
-var manifestPrefix = []byte(`{"schema":"` + manifest.Schema + `"`)
+// Both schemas a manifest may have are of the same length.
+var (
+	manifestPrefix   = []byte(`{"schema":"` + manifest.Schema + `"`)
+	manifestPrefixV1 = []byte(`{"schema":"` + manifest.SchemaV1 + `"`)
+)
 
 // hashBuffer is the read size while re-hashing: large reads keep the hashing, not the
 // system calls, the bottleneck.
@@ -91,7 +95,7 @@ func (c *checker) hash(ctx context.Context, info store.Info, buf []byte) {
 		c.mu.Lock()
 		c.progress.BytesRead += int64(m)
 		c.mu.Unlock()
-		isManifest := m == len(head) && bytes.Equal(head, manifestPrefix)
+		isManifest := m == len(head) && (bytes.Equal(head, manifestPrefix) || bytes.Equal(head, manifestPrefixV1))
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return false, nil // the whole (short) object was read and verified
 		}

@@ -139,6 +139,11 @@ func decodeHeader(fields map[string]json.RawMessage) (Header, error) {
 		sort.Strings(missing)
 		return Header{}, fmt.Errorf("invalid manifest: header lacks %q", missing)
 	}
+	if string(fields["schema"]) == `"`+SchemaV1+`"` {
+		if err := upgradeV1(fields); err != nil {
+			return Header{}, fmt.Errorf("invalid manifest header: %w", err)
+		}
+	}
 	data, err := json.Marshal(fields)
 	if err != nil {
 		return Header{}, fmt.Errorf("invalid manifest header: %w", err)
@@ -173,4 +178,40 @@ func unexpectedEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// upgradeV1 rewrites the connector runs of a v1 header into the v2 form before the strict
+// decoding: v1's "late" (a boolean, only ever set for a catch-up start) becomes "catch_up".
+// The header keeps its v1 schema, so what was read is what was signed.
+func upgradeV1(fields map[string]json.RawMessage) error {
+	raw, ok := fields["connectors"]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	// Duplicate keys are refused here, before the maps below would hide them.
+	var crs []map[string]json.RawMessage
+	if err := evidence.DecodeStrict(raw, &crs); err != nil {
+		return fmt.Errorf("connectors: %w", err)
+	}
+	for i, cr := range crs {
+		if late, ok := cr["late"]; ok {
+			if _, both := cr["catch_up"]; both {
+				return fmt.Errorf("connectors[%d]: both \"late\" and \"catch_up\"", i)
+			}
+			var b bool
+			if err := json.Unmarshal(late, &b); err != nil {
+				return fmt.Errorf("connectors[%d].late: %w", i, err)
+			}
+			delete(cr, "late")
+			if b {
+				cr["catch_up"] = json.RawMessage("true")
+			}
+		}
+	}
+	b, err := json.Marshal(crs)
+	if err != nil {
+		return err
+	}
+	fields["connectors"] = b
+	return nil
 }

@@ -44,7 +44,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"duplicate header key", goodHeader + `,"id":"r2","envelopes":[]}`, "duplicate key \"id\""},
 		{"duplicate nested header key", goodHeader + `,"connectors":[{"instance":"a","instance":"b","type":"aws","version":"1","outcome":"complete","started_at":"2026-11-28T02:00:00Z","ended_at":"2026-11-28T02:00:00Z","artefacts":0,"gaps":0}],"envelopes":[]}`, "duplicate key \"instance\""},
 		{"missing previous", strings.Replace(goodHeader, `"previous":null,`, ``, 1) + `,"envelopes":[]}`, "lacks [\"previous\"]"},
-		{"wrong schema", strings.Replace(goodHeader, `run/v1`, `run/v2`, 1) + `,"envelopes":[]}`, "schema is"},
+		{"wrong schema", strings.Replace(goodHeader, `run/v1`, `run/v3`, 1) + `,"envelopes":[]}`, "schema is"},
+		{"v1 late and catch_up", goodHeader + `,"connectors":[{"instance":"a","type":"aws","version":"1","outcome":"complete","started_at":"2026-11-28T02:00:00Z","ended_at":"2026-11-28T02:00:00Z","artefacts":0,"gaps":0,"late":true,"catch_up":true}],"envelopes":[]}`, "both \"late\" and \"catch_up\""},
+		{"v2 with v1's late", strings.Replace(goodHeader, `run/v1`, `run/v2`, 1) + `,"connectors":[{"instance":"a","type":"aws","version":"1","outcome":"complete","started_at":"2026-11-28T02:00:00Z","ended_at":"2026-11-28T02:00:00Z","artefacts":0,"gaps":0,"late":true}],"envelopes":[]}`, "unknown field \"late\""},
 		{"no envelopes", goodHeader + `}`, "no \"envelopes\""},
 		{"envelopes null", goodHeader + `,"envelopes":null}`, "want '['"},
 		{"envelopes not last", goodHeader + `,"envelopes":[],"note":"x"}`, "envelopes must be last"},
@@ -163,5 +165,23 @@ func TestRefVerify(t *testing.T) {
 				t.Fatalf("err = %v, want it to name run-1 and contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Manifests of schema v1 still read: their "late" (only ever set for a catch-up start)
+// is CatchUp, and the header keeps the schema it was signed with.
+func TestDecodeV1Late(t *testing.T) {
+	cr := `{"instance":"a","type":"aws","version":"1","outcome":"complete","started_at":"2026-11-28T02:00:00Z","ended_at":"2026-11-28T02:00:00Z","artefacts":1,"gaps":0`
+	for _, tt := range []struct {
+		late    string
+		catchUp bool
+	}{{`,"late":true`, true}, {`,"late":false`, false}, {``, false}} {
+		h, err := Decode(strings.NewReader(goodHeader+`,"connectors":[`+cr+tt.late+`}],"envelopes":[]}`), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.late, err)
+		}
+		if h.Schema != SchemaV1 || len(h.Connectors) != 1 || h.Connectors[0].CatchUp != tt.catchUp || h.Connectors[0].OverDeadline {
+			t.Errorf("%s: %+v", tt.late, h)
+		}
 	}
 }

@@ -3,7 +3,7 @@
 //
 // A run manifest is one JSON object, header fields first and "envelopes" last:
 //
-//	{"schema":"exhibit.run/v1","id":"20261128T020000Z-3f9a1c",…,"previous":"ab12…","signer":"SHA256:…",
+//	{"schema":"exhibit.run/v2","id":"20261128T020000Z-3f9a1c",…,"previous":"ab12…","signer":"SHA256:…",
 //	 "envelopes":[
 //	{"kind":"aws.iam.password_policy",…},
 //	{"kind":"github.repo.branch_protection",…}
@@ -28,8 +28,13 @@ import (
 )
 
 // Schemas and media types of the two documents this package writes.
+//
+// Schema is what Seal writes. SchemaV1 manifests are still read: v2 replaced the connector
+// run's "late" (documented as finishing after the deadline, but set for a late catch-up
+// start) by "catch_up" and "over_deadline"; a v1 "late": true reads as CatchUp.
 const (
-	Schema    = "exhibit.run/v1"
+	Schema    = "exhibit.run/v2"
+	SchemaV1  = "exhibit.run/v1"
 	RefSchema = "exhibit.runref/v1"
 	// MediaType is the media type of a run manifest object.
 	MediaType = "application/vnd.exhibit.run+json"
@@ -102,15 +107,19 @@ type ConnectorRun struct {
 	Artefacts int       `json:"artefacts"`
 	Gaps      int       `json:"gaps"`
 	Error     string    `json:"error,omitempty"`
-	// Late is true when the connector finished after the run's deadline and its evidence was
-	// sealed in a later run.
-	Late bool `json:"late,omitempty"`
+	// CatchUp is true when the instance started after its scheduled time, to catch up a
+	// run missed while Exhibit was down (its evidence is of the catch-up time, not of the
+	// missed one).
+	CatchUp bool `json:"catch_up,omitempty"`
+	// OverDeadline is true when the instance was still collecting (or had not started) when
+	// the run's deadline passed: it was stopped and the run sealed with what it had.
+	OverDeadline bool `json:"over_deadline,omitempty"`
 }
 
 // Validate checks what readers of a manifest rely on.
 func (h *Header) Validate() error {
-	if h.Schema != Schema {
-		return fmt.Errorf("manifest schema is %q, want %q", h.Schema, Schema)
+	if h.Schema != Schema && h.Schema != SchemaV1 {
+		return fmt.Errorf("manifest schema is %q, want %q (or %q)", h.Schema, Schema, SchemaV1)
 	}
 	if err := validateID(h.ID); err != nil {
 		return err

@@ -39,7 +39,7 @@ func TestSealChainsAndDecodes(t *testing.T) {
 		if int64(len(data)) != sealed.Size || sealed.Ref.Manifest.Size != sealed.Size {
 			t.Errorf("run %s: stored %d bytes, Sealed says %d, ref says %d", id, len(data), sealed.Size, sealed.Ref.Manifest.Size)
 		}
-		if !bytes.HasPrefix(data, []byte(`{"schema":"exhibit.run/v1","id":"`+id+`"`)) || !bytes.HasSuffix(data, []byte("]}\n")) {
+		if !bytes.HasPrefix(data, []byte(`{"schema":"exhibit.run/v2","id":"`+id+`"`)) || !bytes.HasSuffix(data, []byte("]}\n")) {
 			t.Errorf("run %s: manifest is not header-first, envelopes-last:\n%s", id, data)
 		}
 
