@@ -457,41 +457,68 @@ func newControlsRulesCmd(g *globals) *cobra.Command {
 	var framework string
 	cmd := &cobra.Command{
 		Use:   "rules",
-		Short: "List the rules in use (validates rules files and controls config)",
-		Args:  cobra.NoArgs,
+		Short: "List the rules in use, with why each proves its controls (validates rules files and controls config)",
+		Long: `List the rules in use (the connectors' and the config's, with overrides and disabled rules
+applied): per rule its kind, severity, title, the controls it proves per framework and, per
+control, the rationale of the mapping (why this evidence shows that control operating).
+Mappings a rules file gives as a plain list have no rationale and say so.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			eng, err := g.loadControlsEngine()
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			for _, r := range eng.Rules.Rules() {
-				ids := r.Controls[framework]
-				if framework != "" && len(ids) == 0 {
-					continue
-				}
-				var fws []string
-				for fw := range r.Controls {
-					if framework == "" || fw == framework {
-						entry := fw + ": " + strings.Join(r.Controls[fw], ",")
-						if r.Derived[fw] {
-							entry += " (derived from the BSI ISO→GS++ mapping)"
-						}
-						fws = append(fws, entry)
-					}
-				}
-				sort.Strings(fws)
-				state := ""
-				if r.Disabled {
-					state = " [disabled: " + r.Justification + "]"
-				} else if r.Overridden {
-					state = fmt.Sprintf(" [params %v]", r.Params)
-				}
-				fmt.Fprintf(out, "%s v%d (%s, %s)%s\n    %s\n    %s\n", r.ID, r.Version, r.Kind, r.Severity, state, r.Title, strings.Join(fws, "; "))
-			}
+			writeRules(cmd.OutOrStdout(), eng, framework)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&framework, "framework", "", "only rules mapped to this framework")
 	return cmd
+}
+
+// writeRules lists the engine's rules (only those mapped to framework, unless empty), each
+// with its mappings and their rationales. Derived mappings show their inherited rationale
+// only when their framework was asked for.
+func writeRules(out io.Writer, eng *controls.Engine, framework string) {
+	for _, r := range eng.Rules.Rules() {
+		if framework != "" && len(r.Controls[framework]) == 0 {
+			continue
+		}
+		var fws []string
+		for fw := range r.Controls {
+			if framework == "" || fw == framework {
+				fws = append(fws, fw)
+			}
+		}
+		sort.Strings(fws)
+		var maps, whys []string
+		for _, fw := range fws {
+			entry := fw + ": " + strings.Join(r.Controls[fw], ",")
+			if r.Derived[fw] {
+				entry += " (derived from the BSI ISO→GS++ mapping)"
+				if framework == "" {
+					maps = append(maps, entry)
+					continue
+				}
+			}
+			maps = append(maps, entry)
+			for _, id := range r.Controls[fw] {
+				why := r.Rationale[fw][id]
+				if why == "" {
+					why = "(no rationale given)"
+				}
+				whys = append(whys, fmt.Sprintf("      %s %s: %s", fw, id, why))
+			}
+		}
+		state := ""
+		if r.Disabled {
+			state = " [disabled: " + r.Justification + "]"
+		} else if r.Overridden {
+			state = fmt.Sprintf(" [params %v]", r.Params)
+		}
+		fmt.Fprintf(out, "%s v%d (%s, %s)%s\n    %s\n    %s\n", r.ID, r.Version, r.Kind, r.Severity, state, r.Title, strings.Join(maps, "; "))
+		for _, w := range whys {
+			fmt.Fprintln(out, w)
+		}
+	}
 }

@@ -30,6 +30,15 @@ rules:
     params: {min: 14}
     expr: document.length >= params.min
     controls: {iso27001-2022: [A.5.17]}
+  - id: aws.test.password.reuse
+    version: 1
+    kind: aws.test.password
+    title: Passwords are not reused
+    severity: low
+    expr: document.reuse >= 24
+    controls:
+      iso27001-2022:
+        A.5.17: Reuse prevention keeps authentication information from coming back after it was changed.
 `
 
 // controlsTestConfig writes a config with an extra rules file and returns its path.
@@ -245,4 +254,22 @@ func anyRuleKinds(t *testing.T) {
 	old := controlsKnownKinds
 	controlsKnownKinds = nil
 	t.Cleanup(func() { controlsKnownKinds = old })
+}
+
+// controls rules shows why each rule proves each control, and which mappings give no reason.
+func TestControlsRulesShowsRationale(t *testing.T) {
+	cfg := controlsTestConfig(t, "")
+	out, errOut, code := execExhibit(t, "--config", cfg, "controls", "rules", "--framework", "iso27001-2022")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"aws.test.password.reuse v1 (aws.test.password, low)",
+		"      iso27001-2022 A.5.17: Reuse prevention keeps authentication information from coming back after it was changed.",
+		"aws.test.password.length v1 (aws.test.password, medium)\n    Passwords are long\n    iso27001-2022: A.5.17\n      iso27001-2022 A.5.17: (no rationale given)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("controls rules lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -172,7 +172,8 @@ func TestBuildBundle(t *testing.T) {
 						Evidence           []struct{ Href string } `json:"relevant-evidence"`
 					}
 					Findings []struct {
-						Target struct {
+						Description string
+						Target      struct {
 							TargetID string `json:"target-id"`
 							Status   struct{ State, Reason string }
 						}
@@ -201,6 +202,10 @@ func TestBuildBundle(t *testing.T) {
 		states := map[string]string{}
 		for _, f := range res.Findings {
 			states[f.Target.TargetID] = f.Target.Status.State + "/" + f.Target.Status.Reason
+			if f.Target.TargetID == "A.5.17" && (!strings.Contains(f.Description, "aws.iam.password_policy.min_length: The account's password policy sets how passwords are formed") ||
+				!strings.Contains(f.Description, "Why: aws.iam.password_policy.min_length failed")) {
+				t.Errorf("A.5.17 finding lacks the reason or the mapping's rationale: %s", f.Description)
+			}
 		}
 		if states["A.5.17"] != "not-satisfied/fail" || states["A.8.32"] != "satisfied/pass" || states["A.6.3"] != "satisfied/pass" {
 			t.Errorf("finding states: A.5.17 %s, A.8.32 %s, A.6.3 %s", states["A.5.17"], states["A.8.32"], states["A.6.3"])
@@ -236,7 +241,8 @@ func TestBuildBundle(t *testing.T) {
 				t.Errorf("index.html links %s, which is not in the bundle", l[1])
 			}
 		}
-		for _, want := range []string{"A.5.17", "failing", "Access Control Policy.pdf", "training-records.pdf", "document.MinimumPasswordLength"} {
+		for _, want := range []string{"A.5.17", "failing", "Access Control Policy.pdf", "training-records.pdf", "document.MinimumPasswordLength",
+			"why it shows the control: The account&#39;s password policy sets how passwords are formed", "Why: aws.iam.password_policy.min_length failed"} {
 			if !strings.Contains(html, want) {
 				t.Errorf("index.html lacks %q", want)
 			}

@@ -141,6 +141,7 @@ th{background:#f4f6f8;overflow-wrap:normal}code,.mono{font-family:ui-monospace,M
 <section id="{{.Anchor}}">
 <h2>{{.ID}} {{.Title}} <span class="s {{.Status}}">{{label .Status}}</span></h2>
 {{if .TitleDE}}<p class="note">{{.TitleDE}}</p>{{end}}
+{{if and .Reason (ne (print .Status) "not_applicable")}}<p>Why: {{.Reason}}</p>{{end}}
 {{if .FirstFailed}}<p>Failed first in the run of {{ts .FirstFailed}}, last in the run of {{ts .LastFailed}}.{{if .Fixed}} Fixed: every mapped rule passed in the newest run.{{end}}</p>{{end}}
 {{if .NewestEvidence}}<p>Newest evidence: {{ts .NewestEvidence}}.</p>{{end}}
 {{if .Justification}}<p>{{.Justification}}</p>{{end}}
@@ -149,7 +150,7 @@ th{background:#f4f6f8;overflow-wrap:normal}code,.mono{font-family:ui-monospace,M
 <table>
 <tr><th>Rule</th><th>Severity</th><th>Runs</th><th>Pass</th><th>Fail</th><th>Error</th><th>N/A</th><th>No evidence</th><th>Newest</th></tr>
 {{- range .Rules}}
-<tr><td><code>{{.Rule}}</code> v{{.Version}}<br>{{.Title}}{{if .Disabled}}<br><em>disabled: {{.Justification}}</em>{{end}}{{if .Derived}}<br><span class="note">derived mapping</span>{{end}}</td><td>{{.Severity}}</td><td>{{.Runs}}</td><td>{{.Pass}}</td><td>{{.Fail}}</td><td>{{.Error}}</td><td>{{.NotApplicable}}</td><td>{{.NoEvidence}}</td><td>{{if .LastOutcome}}<span class="s {{.LastOutcome}}">{{.LastOutcome}}</span> {{ts .LastRunAt}}{{if .LastDetail}}<br><span class="mono">{{.LastDetail}}</span>{{end}}{{end}}</td></tr>
+<tr><td><code>{{.Rule}}</code> v{{.Version}}<br>{{.Title}}{{if .Disabled}}<br><em>disabled: {{.Justification}}</em>{{end}}{{if .Derived}}<br><span class="note">derived mapping</span>{{end}}{{if .OutOfScope}}<br><em>out of scope: no connector of this type is configured</em>{{end}}{{if .Rationale}}<br><span class="note">why it shows the control: {{.Rationale}}</span>{{end}}</td><td>{{.Severity}}</td><td>{{.Runs}}</td><td>{{.Pass}}</td><td>{{.Fail}}</td><td>{{.Error}}</td><td>{{.NotApplicable}}</td><td>{{.NoEvidence}}</td><td>{{if .LastOutcome}}<span class="s {{.LastOutcome}}">{{.LastOutcome}}</span> {{ts .LastRunAt}}{{if .LastDetail}}<br><span class="mono">{{.LastDetail}}</span>{{end}}{{end}}</td></tr>
 {{- end}}
 </table>
 {{end}}

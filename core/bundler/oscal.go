@@ -262,8 +262,14 @@ func (r *Renderer) finding(c *controls.ControlReport) map[string]any {
 	if len(c.Gaps) > 0 {
 		desc += fmt.Sprintf(" %d runs left it without evidence.", len(c.Gaps))
 	}
+	if c.Reason != "" && c.Status != controls.NotApplicableStatus {
+		desc += " Why: " + strings.TrimSuffix(c.Reason, ".") + "."
+	}
 	if c.Justification != "" {
 		desc += " " + c.Justification
+	}
+	if why := c.Rationales(); len(why) > 0 {
+		desc += " What the rules' evidence shows about the control: " + strings.Join(why, " ")
 	}
 	f := map[string]any{
 		"uuid":        uuidFrom("finding", r.meta.BundleID, c.ID),

@@ -14,7 +14,7 @@ import (
 // StatusCSVHeader is the header row of WriteStatusCSV.
 var StatusCSVHeader = []string{"framework", "control", "title", "title_de", "status", "first_failed", "last_failed",
 	"fixed", "newest_evidence", "rules", "pass", "fail", "error", "not_applicable", "no_evidence", "gaps",
-	"attestations", "justification", "detail"}
+	"attestations", "justification", "detail", "rationale"}
 
 // WriteStatusCSV writes one row per control of the report (RFC 4180, UTF-8).
 func WriteStatusCSV(w io.Writer, rep *PeriodReport) error {
@@ -34,7 +34,7 @@ func WriteStatusCSV(w io.Writer, rep *PeriodReport) error {
 		row := []string{rep.Framework, c.ID, c.Title, c.TitleDE, string(c.Status), fmtTimePtr(c.FirstFailed),
 			fmtTimePtr(c.LastFailed), yesNo(c.Fixed, c.Status == Failing), fmtTimePtr(c.NewestEvidence),
 			strconv.Itoa(rules), strconv.Itoa(pass), strconv.Itoa(fail), strconv.Itoa(errs), strconv.Itoa(na),
-			strconv.Itoa(noev), strconv.Itoa(len(c.Gaps)), strconv.Itoa(len(c.Attestations)), c.Justification, c.Detail()}
+			strconv.Itoa(noev), strconv.Itoa(len(c.Gaps)), strconv.Itoa(len(c.Attestations)), c.Justification, c.Detail(), strings.Join(c.Rationales(), " ")}
 		if err := cw.Write(row); err != nil {
 			return err
 		}
@@ -45,6 +45,18 @@ func WriteStatusCSV(w io.Writer, rep *PeriodReport) error {
 
 // Detail says in one line why the control has its status.
 func (c *ControlReport) Detail() string { return c.Reason }
+
+// Rationales lists, for each in-scope enabled rule of the control that gives one, why its
+// evidence shows the control operating: "rule: rationale", in rule order.
+func (c *ControlReport) Rationales() []string {
+	var out []string
+	for _, r := range c.Rules {
+		if r.Rationale != "" && !r.Disabled && !r.OutOfScope {
+			out = append(out, r.Rule+": "+strings.TrimSuffix(r.Rationale, ".")+".")
+		}
+	}
+	return out
+}
 
 // WriteStatusTable writes the report as an aligned table for a terminal.
 func WriteStatusTable(w io.Writer, rep *PeriodReport) error {
