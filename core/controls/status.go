@@ -39,6 +39,9 @@ func BuildReport(ctx context.Context, ix *index.Index, eng *Engine, framework st
 	rep := &PeriodReport{Framework: fw.ID, FrameworkTitle: fw.Title, Attribution: fw.Attribution,
 		From: from.UTC(), To: to.UTC(), GeneratedAt: eng.now(), Freshness: eng.Freshness, Counts: map[Status]int{}}
 	in := StatusInput{ConnectorTypes: eng.ConnectorTypes, Reference: to, Freshness: eng.Freshness}
+	if len(f.Connectors) > 0 {
+		in.ConnectorTypes = nil // in scope: the types of the chosen instances that ran
+	}
 	if now := eng.now(); now.Before(in.Reference) {
 		in.Reference = now
 	}
