@@ -79,7 +79,9 @@ func seedStatusIndex(b *testing.B, eng *Engine, ix *index.Index, runs, artefacts
 			b.Fatal(err)
 		}
 		h := manifest.Header{Schema: manifest.Schema, ID: id, Type: manifest.TypeCollection, StartedAt: at,
-			EndedAt: at.Add(time.Hour), Outcome: manifest.OutcomeComplete, Signer: "bench", Results: &ref}
+			EndedAt: at.Add(time.Hour), Outcome: manifest.OutcomeComplete, Signer: "bench", Results: &ref,
+			Connectors: []manifest.ConnectorRun{{Instance: "aws-prod", Type: "aws", Version: "1", Outcome: manifest.OutcomeComplete,
+				StartedAt: at, EndedAt: at.Add(time.Hour), Artefacts: artefacts}}}
 		s := &manifest.Sealed{Header: h, Digest: evidence.Sum([]byte(id))}
 		if err := ix.RecordRun(ctx, objects, s); err != nil {
 			b.Fatal(err)
