@@ -22,19 +22,20 @@ import (
 
 const controlsTestRules = `version: 1
 rules:
-  - id: aws.test.password.length
+  - id: selftest.password.length
     version: 1
-    kind: aws.test.password
+    kind: selftest.password
     title: Passwords are long
     severity: medium
     params: {min: 14}
     expr: document.length >= params.min
     controls: {iso27001-2022: [A.5.17]}
-  - id: aws.test.password.reuse
+  - id: selftest.password.reuse
     version: 1
-    kind: aws.test.password
+    kind: selftest.password
     title: Passwords are not reused
     severity: low
+    applies: has(document.reuse)
     expr: document.reuse >= 24
     controls:
       iso27001-2022:
@@ -66,7 +67,8 @@ controls:
 }
 
 // seedCollection seals and indexes a collection run with one password document, as the
-// runner would, evaluated with the config's rules.
+// runner would, evaluated with the config's rules. The document comes from a connector type
+// no shipped rule judges, so only the test's rules are in scope.
 func seedCollection(t *testing.T, cfgFile string, length int) string {
 	t.Helper()
 	ctx := context.Background()
@@ -96,8 +98,8 @@ func seedCollection(t *testing.T, cfgFile string, length int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := evidence.Envelope{Kind: "aws.test.password", Subject: "aws:123456789012", Status: evidence.StatusOK, Document: &ref,
-		Connector: evidence.ConnectorRef{Instance: "aws-prod", Type: "aws", Version: "1"}, CollectedAt: now}
+	env := evidence.Envelope{Kind: "selftest.password", Subject: "selftest:1", Status: evidence.StatusOK, Document: &ref,
+		Connector: evidence.ConnectorRef{Instance: "selftest-1", Type: "selftest", Version: "1"}, CollectedAt: now}
 	b, err := manifest.NewBuilder(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestControlsCommands(t *testing.T) {
 	}
 
 	table, _, code := execExhibit(t, "--config", cfg, "controls", "status", "--from", "2026-01-01", "--control", "A.5.17")
-	if code != 0 || !regexp.MustCompile(`(?m)^A\.5\.17 +failing +Authentication information +aws.test.password.length failed in 1 of 1 run\b`).MatchString(table) {
+	if code != 0 || !regexp.MustCompile(`(?m)^A\.5\.17 +failing +Authentication information +selftest.password.length failed in 1 of 1 run\b`).MatchString(table) {
 		t.Errorf("table:\n%s", table)
 	}
 
@@ -207,7 +209,7 @@ func TestControlsCommands(t *testing.T) {
 	// New threshold in the config, then re-evaluate: the old evidence now passes.
 	cfg2 := filepath.Join(filepath.Dir(cfg), "exhibit2.yaml")
 	data, _ := os.ReadFile(cfg)
-	data = append(data, "  overrides:\n    - rule: aws.test.password.length\n      params: {min: 8}\n"...)
+	data = append(data, "  overrides:\n    - rule: selftest.password.length\n      params: {min: 8}\n"...)
 	if err := os.WriteFile(cfg2, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +217,7 @@ func TestControlsCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "re-evaluated in run") {
 		t.Fatalf("evaluate: exit %d: %s %s", code, out, errOut)
 	}
-	if got := statusRows(t, cfg2, "--from", "2026-01-01", "--control", "A.5.17")["A.5.17"]["status"]; got != "effective" {
+	if got := statusRows(t, cfg2, "--from", "2026-01-01", "--control", "A.5.17")["A.5.17"]; got["status"] != "effective" {
 		t.Errorf("after re-evaluation: %s", got)
 	}
 }
@@ -264,9 +266,9 @@ func TestControlsRulesShowsRationale(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{
-		"aws.test.password.reuse v1 (aws.test.password, low)",
+		"selftest.password.reuse v1 (selftest.password, low)",
 		"      iso27001-2022 A.5.17: Reuse prevention keeps authentication information from coming back after it was changed.",
-		"aws.test.password.length v1 (aws.test.password, medium)\n    Passwords are long\n    iso27001-2022: A.5.17\n      iso27001-2022 A.5.17: (no rationale given)",
+		"selftest.password.length v1 (selftest.password, medium)\n    Passwords are long\n    iso27001-2022: A.5.17\n      iso27001-2022 A.5.17: (no rationale given)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("controls rules lacks %q:\n%s", want, out)

@@ -20,7 +20,7 @@ type StatusInput struct {
 	// Summaries are the current evaluations' rule × connector summaries of those runs.
 	Summaries []index.RuleRunSummary
 	// ConnectorTypes are the connector types the config sets up; a mapped rule of any other
-	// type is out of scope. nil means the types that ran in the period.
+	// type is out of scope. nil means the types that ran in the period (or have results).
 	ConnectorTypes map[string]bool
 	// Reference is the end of the period, or now if earlier; evidence older than Freshness
 	// at Reference is stale.
@@ -80,6 +80,9 @@ func JudgeStatus(in StatusInput) []ControlReport {
 			for _, c := range r.Connectors {
 				types[c.Type] = true
 			}
+		}
+		for _, s := range in.Summaries {
+			types[connectorType(s.Rule)] = true // a rule id starts with its connector type
 		}
 	}
 	byRule := map[string][]*index.RuleRunSummary{}
