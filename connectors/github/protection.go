@@ -215,12 +215,17 @@ func (col *collector) classicProtection(ctx context.Context, owner, repo, branch
 		}
 		err = fmt.Errorf("could not get the protection of %s branch %s: %w", full, branch, err)
 		g := gap(kindBranchProtection, subject, err, ex)
-		st := ""
-		if g.Status == evidence.StatusNotAvailable {
-			st = stateNotAvailable
-		}
-		return classicResult{state: st, artefact: g, exchanges: ex, err: err}
+		return classicResult{state: gapState(g), artefact: g, exchanges: ex, err: err}
 	}
+}
+
+// gapState is the protection source state a gap means: not_available when the plan or
+// server has no such feature, otherwise unknown ("").
+func gapState(g evidence.Artefact) string {
+	if g.Status == evidence.StatusNotAvailable {
+		return stateNotAvailable
+	}
+	return ""
 }
 
 // branchNotProtected is the message of GitHub's documented 404 for an unprotected branch.
@@ -328,11 +333,7 @@ func (col *collector) repoRulesets(ctx context.Context, owner, repo, branch stri
 		}
 		err = fmt.Errorf("could not list the rulesets of %s: %w", full, err)
 		g := gap(kindRulesets, subject, err, ex)
-		st := ""
-		if g.Status == evidence.StatusNotAvailable {
-			st = stateNotAvailable
-		}
-		return rulesetsResult{state: st, artefact: g, exchanges: ex, err: err}
+		return rulesetsResult{state: gapState(g), artefact: g, exchanges: ex, err: err}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	res := rulesetsResult{state: stateOK, listed: list, effectiveFrom: fromGitHub}
