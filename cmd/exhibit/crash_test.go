@@ -135,8 +135,15 @@ func TestKilledManualAndEvaluationSealsAreCompleted(t *testing.T) {
 				return out
 			}
 			killAt(t, tt.at, args(tt.killed)...)
-			if out, _, code := execExhibit(t, "--config", cfg, "check"); code != checkExitProblems {
+			out, _, code := execExhibit(t, "--config", cfg, "check")
+			if code != checkExitProblems {
 				t.Fatalf("check after the kill: exit %d, want %d (the killed seal is half done)\n%s", code, checkExitProblems, out)
+			}
+			if tt.at == "manifest" && (!strings.Contains(out, "ref-missing") || !strings.Contains(out, "seal-pending.json holds a seal that a killed process left half done")) {
+				t.Errorf("check after a kill between manifest and ref does not say so:\n%s", out)
+			}
+			if tt.at == "ref" && !strings.Contains(out, "run-not-indexed") {
+				t.Errorf("check after a kill before indexing does not say so:\n%s", out)
 			}
 
 			if out, errOut, code := execExhibit(t, args(tt.next)...); code != 0 {
