@@ -28,3 +28,15 @@ func TestRulesCompile(t *testing.T) {
 	}
 	t.Logf("%d rules over %d kinds from %v", eng.Rules.Len(), len(eng.Rules.Kinds()), files)
 }
+
+// TestShippedRulesExplainTheirMappings: every mapping of a shipped rule to a control says
+// why the rule's evidence shows that control operating. User rules may leave it out.
+func TestShippedRulesExplainTheirMappings(t *testing.T) {
+	eng, err := controls.NewEngine(controls.Options{BuiltinRules: Rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range controls.MissingRationale(eng.Rules) {
+		t.Error(p)
+	}
+}
