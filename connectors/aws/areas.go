@@ -37,7 +37,7 @@ var areas = []*area{
 	{"securityhub", "securityhub", scopeRegion, []string{"aws.securityhub.hub"}, collectSecurityHub},
 	{"config", "configservice", scopeRegion, []string{"aws.config.recorders"}, collectConfigRecorders},
 	{"iam.password_policy", "iam", scopeAccount, []string{"aws.iam.password_policy"}, collectPasswordPolicy},
-	{"iam.account_summary", "iam", scopeAccount, []string{"aws.iam.root_mfa"}, collectAccountSummary},
+	{"iam.account_summary", "iam", scopeAccount, []string{"aws.iam.root_mfa", "aws.iam.root_hardware_mfa"}, collectAccountSummary},
 	{"s3.account_public_access_block", "s3control", scopeAccount, []string{"aws.s3.account_public_access_block"}, collectAccountPublicAccessBlock},
 	{"organizations", "organizations", scopeAccount, []string{"aws.organizations.membership"}, collectOrganization},
 	{"account", "account", scopeAccount, []string{"aws.account.security_contact"}, collectSecurityContact},

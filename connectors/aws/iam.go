@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
@@ -41,16 +42,58 @@ type accountSummaryDoc struct {
 	SummaryMap map[string]int32
 }
 
+// rootHardwareMFAKind is judged from the summary and the virtual MFA devices: a root user
+// with MFA but no virtual device assigned uses a hardware device.
+const rootHardwareMFAKind = "aws.iam.root_hardware_mfa"
+
+// rootHardwareMFADoc is the aws.iam.root_hardware_mfa document: the account summary and
+// the serial numbers of the virtual MFA devices assigned to the root user.
+type rootHardwareMFADoc struct {
+	SummaryMap            map[string]int32
+	RootVirtualMFADevices []string
+}
+
 func collectAccountSummary(ctx context.Context, t *target, kinds []string) []evidence.Artefact {
-	ctx, rec := connector.Record(ctx)
-	out, err := t.clients().iam().GetAccountSummary(ctx, &iam.GetAccountSummaryInput{})
+	sctx, rec := connector.Record(ctx)
+	client := t.clients().iam()
+	out, err := client.GetAccountSummary(sctx, &iam.GetAccountSummaryInput{})
 	var doc accountSummaryDoc
 	if err == nil {
 		doc.SummaryMap = out.SummaryMap
 	} else {
 		err = fmt.Errorf("could not get the account summary: %w", err)
 	}
-	return t.result(kinds, doc, rec.Exchanges(), err)
+	var summaryKinds []string
+	for _, k := range kinds {
+		if k != rootHardwareMFAKind {
+			summaryKinds = append(summaryKinds, k)
+		}
+	}
+	arts := t.result(summaryKinds, doc, rec.Exchanges(), err)
+	if len(summaryKinds) == len(kinds) {
+		return arts
+	}
+	vctx, vrec := connector.Record(ctx)
+	hw := rootHardwareMFADoc{SummaryMap: doc.SummaryMap, RootVirtualMFADevices: []string{}}
+	if err == nil {
+		err = tokenPages(t, "virtual MFA devices", func(marker *string) (*string, error) {
+			out, err := client.ListVirtualMFADevices(vctx, &iam.ListVirtualMFADevicesInput{Marker: marker, AssignmentStatus: iamtypes.AssignmentStatusTypeAssigned})
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range out.VirtualMFADevices {
+				if d.User != nil && strings.HasSuffix(deref(d.User.Arn), ":root") {
+					hw.RootVirtualMFADevices = append(hw.RootVirtualMFADevices, deref(d.SerialNumber))
+				}
+			}
+			if !out.IsTruncated {
+				return nil, nil
+			}
+			return out.Marker, nil
+		})
+	}
+	slices.Sort(hw.RootVirtualMFADevices)
+	return append(arts, t.result([]string{rootHardwareMFAKind}, hw, append(rec.Exchanges(), vrec.Exchanges()...), err)...)
 }
 
 // authorizationDoc is the aws.iam.user_attached_policies and aws.iam.admin_policies

@@ -32,6 +32,7 @@ var cloudTrailActions = []string{"cloudtrail:DescribeTrails", "cloudtrail:GetTra
 var kinds = []kindDef{
 	{"aws.iam.password_policy", "IAM account password policy", scopeAccount, []string{"iam:GetAccountPasswordPolicy"}},
 	{"aws.iam.root_mfa", "Root account MFA", scopeAccount, []string{"iam:GetAccountSummary"}},
+	{"aws.iam.root_hardware_mfa", "Root account hardware MFA", scopeAccount, []string{"iam:GetAccountSummary", "iam:ListVirtualMFADevices"}},
 	{"aws.iam.root_access_keys", "Root access keys absent", scopeAccount, credentialReportActions},
 	{"aws.iam.root_usage", "Root account not used", scopeAccount, credentialReportActions},
 	{"aws.iam.user_mfa", "MFA for IAM users with console password", scopeAccount, credentialReportActions},

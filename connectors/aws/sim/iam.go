@@ -18,6 +18,7 @@ func init() {
 		"GenerateCredentialReport":       (*Sim).generateCredentialReport,
 		"GetCredentialReport":            (*Sim).getCredentialReport,
 		"GetAccountAuthorizationDetails": (*Sim).getAccountAuthorizationDetails,
+		"ListVirtualMFADevices":          (*Sim).listVirtualMFADevices,
 	})
 	register("organizations", map[string]handlerFunc{"ListAccounts": (*Sim).listAccounts, "DescribeOrganization": (*Sim).describeOrganization})
 	register("account", map[string]handlerFunc{"GetAlternateContact": (*Sim).getAlternateContact})
@@ -78,11 +79,35 @@ func (s *Sim) getAccountSummary(w http.ResponseWriter, c *call) {
 	for _, kv := range []struct {
 		k string
 		v int
-	}{{"AccountAccessKeysPresent", keys}, {"AccountMFAEnabled", mfa}, {"AccountSigningCertificatesPresent", 0},
+	}{{"AccountAccessKeysPresent", keys}, {"AccountMFAEnabled", mfa}, {"AccountPasswordPresent", 1}, {"AccountSigningCertificatesPresent", 0},
 		{"Users", s.opts.Users}, {"UsersQuota", 5000}, {"Groups", 2}, {"Roles", 1}, {"Policies", 2}, {"MFADevices", s.opts.Users + 1}} {
 		entries = append(entries, leaf("key", kv.k)+leaf("value", kv.v))
 	}
 	writeQuery(w, c, list("SummaryMap", "entry", entries))
+}
+
+// listVirtualMFADevices lists the users' virtual MFA devices; the root user's MFA is a
+// hardware device unless the account has the root_virtual_mfa defect.
+func (s *Sim) listVirtualMFADevices(w http.ResponseWriter, c *call) {
+	a := c.account
+	var items []string
+	device := func(serial, arn string) string {
+		return leaf("SerialNumber", serial) + el("User", leaf("Arn", arn), leaf("UserId", s.id("uid", arn)), leaf("Path", "/"),
+			leaf("UserName", arn[strings.LastIndex(arn, "/")+1:]), leaf("CreateDate", s.opts.Now.Add(-days(500)))) + leaf("EnableDate", s.opts.Now.Add(-days(400)))
+	}
+	if a.has("root_virtual_mfa", "") && !a.has("root_no_mfa", "") {
+		items = append(items, device("arn:aws:iam::"+a.ID+":mfa/root-account-mfa-device", "arn:aws:iam::"+a.ID+":root"))
+	}
+	for i := 0; i < s.opts.Users; i++ {
+		name := fmt.Sprintf("user-%02d", i)
+		items = append(items, device("arn:aws:iam::"+a.ID+":mfa/"+name, "arn:aws:iam::"+a.ID+":user/"+name))
+	}
+	start, end, next := s.page(len(items), c.form.Get("Marker"))
+	out := []string{list("VirtualMFADevices", "member", items[start:end]), leaf("IsTruncated", next != "")}
+	if next != "" {
+		out = append(out, leaf("Marker", next))
+	}
+	writeQuery(w, c, out...)
 }
 
 func (s *Sim) generateCredentialReport(w http.ResponseWriter, c *call) {
