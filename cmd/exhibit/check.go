@@ -164,7 +164,7 @@ func checkPinnedKey(cfg *config.Config, opts checkOptions) (*sign.Verifier, stri
 	if path == "" {
 		path = filepath.Join(cfg.KeyDir(), sign.PublicKeyFile)
 	}
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFile(path, config.MaxSecretSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && opts.keyFile == "" {
 			return nil, "", fmt.Errorf("no public key at %s to verify runs against: pass --key with the store's public key", path)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,6 +227,10 @@ func TestControlsCommandErrors(t *testing.T) {
 	cfg := controlsTestConfig(t, "")
 	file := filepath.Join(t.TempDir(), "x.pdf")
 	os.WriteFile(file, []byte("x"), 0o644)
+	fifo := filepath.Join(t.TempDir(), "fifo.pdf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	badCfg := controlsTestConfig(t, "  disabled:\n    - rule: aws.nope\n      justification: x\n")
 	tests := []struct {
 		name string
@@ -239,6 +244,7 @@ func TestControlsCommandErrors(t *testing.T) {
 		{"unknown control", cfg, []string{"evidence", "add", "--file", file, "--kind", "policy", "--control", "A.5.99", "--effective-date", "2026-01-01"}, `unknown control "A.5.99"`},
 		{"missing flag", cfg, []string{"evidence", "add", "--file", file, "--kind", "policy", "--effective-date", "2026-01-01"}, `"control" not set`},
 		{"evaluate without run", cfg, []string{"controls", "evaluate"}, "give either --run"},
+		{"a FIFO as evidence file", cfg, []string{"evidence", "add", "--file", fifo, "--kind", "policy", "--control", "A.5.1", "--effective-date", "2026-01-01"}, fifo + " is not a regular file"},
 		{"unknown rule in config", badCfg, []string{"controls", "rules"}, `exhibit.yaml:10: controls.disabled[0].rule: unknown rule "aws.nope"`},
 	}
 	for _, tc := range tests {

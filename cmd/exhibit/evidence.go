@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,7 +87,8 @@ func runEvidenceAdd(ctx context.Context, g *globals, o evidenceAddOptions, out, 
 		}
 		ctls[fw] = append(ctls[fw], id)
 	}
-	f, err := os.Open(o.file)
+	// Without blocking: opening a FIFO would wait for a writer before the check below.
+	f, err := os.OpenFile(o.file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("could not open the evidence file: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/evidence/store"
@@ -40,7 +39,7 @@ func openS3Repo(ctx context.Context, cfg *config.Config) (*store.Repo, error) {
 		opts.ObjectLock = &s3store.ObjectLock{Mode: ol.Mode, RetainDays: ol.RetainDays, LegalHold: ol.LegalHold}
 	}
 	if s.CAFile != "" {
-		pem, err := os.ReadFile(cfg.Resolve(s.CAFile))
+		pem, err := config.ReadFile(cfg.Resolve(s.CAFile), config.MaxConfigSize)
 		if err != nil {
 			return nil, cfg.Errorf("store.s3.ca_file", "could not read the CA bundle: %v", err)
 		}

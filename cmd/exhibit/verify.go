@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exhibit-dev/exhibit/config"
 	"github.com/exhibit-dev/exhibit/evidence/bundle"
 	"github.com/exhibit-dev/exhibit/evidence/sign"
 )
@@ -77,7 +77,7 @@ Exit codes:
 func runVerify(ctx context.Context, path string, o verifyOptions) (*bundle.Report, error) {
 	opts := bundle.VerifyOptions{Fingerprint: o.fingerprint, TrustBundleKeyUnsafe: o.unsafeTrust}
 	if o.keyFile != "" {
-		data, err := os.ReadFile(o.keyFile)
+		data, err := config.ReadFile(o.keyFile, config.MaxSecretSize)
 		if err != nil {
 			return nil, fmt.Errorf("could not read the key: %w", err)
 		}
