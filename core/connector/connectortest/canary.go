@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/exhibit-dev/exhibit/connectors/simkit"
+	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/evidence/store"
 )
 
@@ -140,8 +141,8 @@ func (s *suite) canaries(t *testing.T, r *report) {
 	planter := &canaryPlanter{}
 	runs := map[string]*collection{
 		"planted":     s.collect(t, func(h http.Handler) http.Handler { planter.next = h; return planter }, s.limits(), 0),
-		"json errors": s.collect(t, withFaults(canaryFaults...), faultLimits, 0),
-		"xml errors":  s.collect(t, withFaults(canaryXMLFaults...), faultLimits, 0),
+		"json errors": s.collect(t, s.withFaults(new(atomic.Int64), canaryFaults...), faultLimits, 0),
+		"xml errors":  s.collect(t, s.withFaults(new(atomic.Int64), canaryXMLFaults...), faultLimits, 0),
 	}
 	if planter.planted.Load() == 0 {
 		r.errorf("no canary could be planted in the simulator's responses: the check proves nothing")
@@ -154,12 +155,22 @@ func (s *suite) canaries(t *testing.T, r *report) {
 				r.errorf("%s: canary leaked into %s: …%s…", run, place, text[max(0, i-60):min(len(text), i+40)])
 			}
 		}
+		// Errors and documents are checked as the runner stores them (it redacts both once
+		// more); the logs and the stored bodies as they are.
+		red := connector.DefaultRedactor()
 		if c.err != nil {
-			look("Collect's error", c.err.Error())
+			look("Collect's error", red.RedactString(c.err.Error()))
 		}
 		for _, a := range c.arts {
-			look("the document of "+a.Kind+" "+a.Subject, string(a.Document))
-			look("the gap error of "+a.Kind+" "+a.Subject, a.Error)
+			doc := a.Document
+			if len(doc) > 0 {
+				var err error
+				if doc, _, err = red.RedactJSONDocument(a.Document); err != nil {
+					r.errorf("%s: the document of %s %s cannot be redacted: %v", run, a.Kind, a.Subject, err)
+				}
+			}
+			look("the document of "+a.Kind+" "+a.Subject, string(doc))
+			look("the gap error of "+a.Kind+" "+a.Subject, red.RedactString(a.Error))
 			x, _ := json.Marshal(a.Exchanges)
 			look("the exchanges of "+a.Kind+" "+a.Subject, string(x))
 			redacted = redacted || bytes.Contains(a.Document, []byte("[REDACTED"))

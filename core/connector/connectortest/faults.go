@@ -1,8 +1,11 @@
 package connectortest
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,7 +65,17 @@ func (s *suite) fault(t *testing.T, r *report, f faultCase) {
 	if f.attempts > 0 {
 		limits.MaxAttempts = f.attempts
 	}
-	c := s.collect(t, withFaults(f.faults...), limits, f.requestTimeout)
+	start := s.h.Start
+	if s.h.FaultStart != nil {
+		start = s.h.FaultStart
+		// The clean collection to compare with is of the same organisation.
+		clean = s.collectFrom(t, start, nil, s.limits(), 0)
+	}
+	var injected atomic.Int64
+	c := s.collectFrom(t, start, s.withFaults(&injected, f.faults...), limits, f.requestTimeout)
+	if injected.Load() == 0 {
+		r.errorf("no request met the fault: the check proves nothing")
+	}
 	if c.err != nil {
 		// The runner turns the error into a gap for the whole instance.
 		if st := connector.GapStatus(c.err); !slices.Contains(f.accept, st) {
@@ -109,4 +122,32 @@ func firstBytes(b []byte) string {
 		return string(b[:200]) + "…"
 	}
 	return string(b)
+}
+
+// withFaults returns a wrap that injects faults into every request the harness does not
+// spare.
+// injected counts the requests that met a fault.
+func (s *suite) withFaults(injected *atomic.Int64, faults ...simkit.Fault) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		faulty := simkit.Wrap(h, simkit.Options{Faults: faults})
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.h.SpareFromFaults == nil {
+				injected.Add(1)
+				faulty.ServeHTTP(w, r)
+				return
+			}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if s.h.SpareFromFaults(r, body) {
+				h.ServeHTTP(w, r)
+				return
+			}
+			injected.Add(1)
+			faulty.ServeHTTP(w, r)
+		})
+	}
 }

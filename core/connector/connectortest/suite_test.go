@@ -28,7 +28,8 @@ type exampleFactory struct{ variant string }
 const (
 	good          = ""
 	swallows5xx   = "turns a server error into an empty document"
-	leaksHeader   = "quotes a response header in its gap errors"
+	leaksHeader   = "logs a response header"
+	copiesSecret  = "copies a response cookie into its document"
 	shuffles      = "emits widgets in random order"
 	oldVersion    = "has a version without minor and patch"
 	undeclared    = "calls an endpoint no permission declares"
@@ -131,12 +132,14 @@ func (c *example) get(ctx context.Context, path string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		msg := fmt.Sprintf("GET %s: status %d", path, resp.StatusCode)
 		if c.f.variant == leaksHeader {
-			msg += " " + resp.Header.Get("Www-Authenticate")
+			c.opts.Logger.Info("request denied", "challenge", resp.Header.Get("Www-Authenticate"))
 		}
 		return nil, connector.AsGap(connector.StatusForHTTP(resp.StatusCode), errors.New(msg))
 	}
 	var v struct {
-		MFA     *bool `json:"mfa_required,omitempty"`
+		Secret  string `json:"client_secret"`
+		Note    string `json:"owner_note,omitempty"`
+		MFA     *bool  `json:"mfa_required,omitempty"`
 		Widgets []struct {
 			ID          int    `json:"id"`
 			Description string `json:"description"`
@@ -145,6 +148,10 @@ func (c *example) get(ctx context.Context, path string) ([]byte, error) {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, connector.AsGap(evidence.StatusFailed, fmt.Errorf("GET %s: %w", path, err))
 	}
+	if c.f.variant == copiesSecret {
+		v.Note = resp.Header.Get("Set-Cookie")
+	}
+	v.Secret = ""
 	sort.Slice(v.Widgets, func(i, j int) bool { return v.Widgets[i].ID < v.Widgets[j].ID })
 	if c.f.variant == shuffles && len(v.Widgets) > 1 && shuffle.Add(1)%2 == 0 {
 		v.Widgets[0], v.Widgets[1] = v.Widgets[1], v.Widgets[0]
@@ -249,6 +256,7 @@ func TestSuiteCatches(t *testing.T) {
 	for variant, checks := range map[string][]string{
 		swallows5xx:   {"Faults/server_error", "Faults/unavailable"},
 		leaksHeader:   {"Canaries"},
+		copiesSecret:  {"Canaries"},
 		shuffles:      {"Deterministic"},
 		oldVersion:    {"Version"},
 		undeclared:    {"Permissions"},
