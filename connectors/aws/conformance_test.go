@@ -180,7 +180,15 @@ var restActions = map[string][]struct {
 // iamAction names the IAM action one AWS request needs: the service from the SigV4
 // credential scope, the operation from the query protocol's Action, the JSON protocol's
 // X-Amz-Target, the RPC v2 CBOR path, or the REST operation tables above.
-func iamAction(r *http.Request, body []byte) (string, error) {
+func iamAction(r *http.Request, body []byte) ([]string, error) {
+	a, err := iamActionOf(r, body)
+	if a == "" {
+		return nil, err
+	}
+	return []string{a}, err
+}
+
+func iamActionOf(r *http.Request, body []byte) (string, error) {
 	m := credentialScope.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
 		return "", fmt.Errorf("no SigV4 credential scope")

@@ -121,7 +121,7 @@ var appPermissions = []struct {
 
 // appPermission names the permission one request needs; the API prefix of GitHub
 // Enterprise Server and of the simulator is cut first.
-func appPermission(r *http.Request, _ []byte) (string, error) {
+func appPermission(r *http.Request, _ []byte) ([]string, error) {
 	path := r.URL.Path
 	for _, prefix := range []string{"/api/v3", sim.New(sim.Options{}).BasePath()} {
 		if prefix != "" {
@@ -129,12 +129,15 @@ func appPermission(r *http.Request, _ []byte) (string, error) {
 		}
 	}
 	if r.Method != http.MethodGet {
-		return "", fmt.Errorf("the connector only reads, but made a %s request", r.Method)
+		return nil, fmt.Errorf("the connector only reads, but made a %s request", r.Method)
 	}
 	for _, p := range appPermissions {
 		if p.re.MatchString(path) {
-			return p.perm, nil
+			if p.perm == "" {
+				return nil, nil
+			}
+			return []string{p.perm}, nil
 		}
 	}
-	return "", fmt.Errorf("no documented permission for %s in appPermissions", path)
+	return nil, fmt.Errorf("no documented permission for %s in appPermissions", path)
 }

@@ -48,11 +48,12 @@ type Harness struct {
 	RuleCases string
 	// README is the connector's README.md; its kinds table must list every declared kind.
 	README []byte
-	// Permission returns the declared permission (Permission.Name) that one upstream
-	// request (of the evidence or the authentication client) needs, worked out from the platform's own documentation of that call — not
-	// from the connector's declarations, or the check proves nothing. "" means the call
-	// needs no permission; an error means the request is not known.
-	Permission func(r *http.Request, body []byte) (string, error)
+	// Permission returns the permissions (Permission.Name) one upstream request of the
+	// evidence or the authentication client needs (several for a batch), worked out from
+	// the platform's own documentation of that call — not from the connector's
+	// declarations, or the check proves nothing. None means the call needs no permission;
+	// an error means the request is not known.
+	Permission func(r *http.Request, body []byte) ([]string, error)
 	// DeployPermissions returns the permissions the generated files in deploy/ grant.
 	DeployPermissions func() ([]string, error)
 	// ExpectedFailures maps a check's name (a subtest of Run, e.g. "Faults/timeout") to why
@@ -291,14 +292,14 @@ func (s *suite) permissions(t *testing.T, r *report) {
 	used := map[string]bool{}
 	unknown := map[string]bool{}
 	for _, q := range c.requests {
-		name, err := s.h.Permission(q.req, q.body)
-		switch {
-		case err != nil:
+		names, err := s.h.Permission(q.req, q.body)
+		if err != nil {
 			unknown[fmt.Sprintf("%s %s: %v", q.req.Method, q.req.URL.RequestURI(), err)] = true
-		case name == "":
-		case !declared[name]:
-			unknown[fmt.Sprintf("%s %s needs %s, which the connector does not declare", q.req.Method, q.req.URL.RequestURI(), name)] = true
-		default:
+		}
+		for _, name := range names {
+			if !declared[name] {
+				unknown[fmt.Sprintf("%s %s needs %s, which the connector does not declare", q.req.Method, q.req.URL.RequestURI(), name)] = true
+			}
 			used[name] = true
 		}
 	}

@@ -185,16 +185,16 @@ func exampleUpstream() http.Handler {
 }
 
 // examplePermission is what the example API's documentation says each call needs.
-func examplePermission(r *http.Request, _ []byte) (string, error) {
+func examplePermission(r *http.Request, _ []byte) ([]string, error) {
 	switch r.URL.Path {
 	case "/api/settings":
-		return "settings:read", nil
+		return []string{"settings:read"}, nil
 	case "/api/widgets":
-		return "widgets:read", nil
+		return []string{"widgets:read"}, nil
 	case "/api/audit":
-		return "audit:read", nil
+		return []string{"audit:read"}, nil
 	}
-	return "", fmt.Errorf("no documented permission")
+	return nil, fmt.Errorf("no documented permission")
 }
 
 func harness(t *testing.T, variant string) connectortest.Harness {
