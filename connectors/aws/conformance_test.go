@@ -71,7 +71,6 @@ func TestConformance(t *testing.T) {
 			return out, nil
 		},
 		ExpectedFailures: map[string]string{
-			"RuleCases": "testdata/rule_cases.yaml is being written",
 			// AWS documents that GetCallerIdentity needs no permission, yet it is declared:
 			// no request needs it, and the deploy policies (rightly) do not grant it.
 			"Permissions": "sts:GetCallerIdentity is declared but needs no permission",

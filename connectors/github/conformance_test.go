@@ -46,19 +46,7 @@ func TestConformance(t *testing.T) {
 			}
 			return out, nil
 		},
-		ExpectedFailures: map[string]string{
-			"Version":                              "the version is \"1\", not MAJOR.MINOR.PATCH (follow-up in connectors/README.md)",
-			"Kinds":                                "README.md has no kinds table yet",
-			"RuleCases":                            "testdata/rule_cases.yaml is being written",
-			"Faults/forbidden":                     repoKindsVanish,
-			"Faults/not_found":                     repoKindsVanish,
-			"Faults/throttled":                     repoKindsVanish,
-			"Faults/throttled_without_retry_after": repoKindsVanish,
-			"Faults/server_error":                  repoKindsVanish,
-			"Faults/unavailable":                   repoKindsVanish,
-			"Faults/timeout":                       repoKindsVanish,
-			"Faults/truncated":                     repoKindsVanish,
-		},
+		ExpectedFailures: map[string]string{},
 	})
 }
 

@@ -67,6 +67,25 @@ func RuleCases(t *testing.T, rulesYAML []byte, path string) {
 	}
 }
 
+// ruleCaseFindings is RuleCases as a list of findings, for the conformance suite.
+func ruleCaseFindings(rulesYAML []byte, path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []string{"rule cases: " + err.Error()}
+	}
+	tbl, err := loadRuleCases(rulesYAML, path, data)
+	if err != nil {
+		return strings.Split(err.Error(), "\n")
+	}
+	var out []string
+	for _, c := range tbl.cases {
+		if msg := tbl.check(c); msg != "" {
+			out = append(out, fmt.Sprintf("%s:%d: %s", path, c.line, msg))
+		}
+	}
+	return append(out, tbl.coverage()...)
+}
+
 // RuleCase is one row of a rule truth table.
 type RuleCase struct {
 	Rule     string

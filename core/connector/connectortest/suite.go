@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -94,20 +93,15 @@ func Run(t *testing.T, h Harness) {
 	s := &suite{h: h, seen: map[string]bool{}, base: t.Name() + "/"}
 	s.check(t, CheckVersion, s.version)
 	s.check(t, CheckKinds, s.kinds)
-	if _, err := os.Stat(h.RuleCases); h.RuleCases == "" || err != nil {
-		// No table yet: a finding like any other, so it can be an expected failure.
-		s.check(t, CheckRuleCases, func(t *testing.T, r *report) {
-			r.errorf("no rule truth table (Harness.RuleCases %q): every connector keeps testdata/rule_cases.yaml", h.RuleCases)
-		})
-	} else {
-		t.Run(CheckRuleCases, func(t *testing.T) {
-			s.seen[CheckRuleCases] = true
-			if reason, expected := h.ExpectedFailures[CheckRuleCases]; expected {
-				t.Errorf("listed as an expected failure (%s), but %s exists now: remove it from ExpectedFailures and exempt single rules in the table instead", reason, h.RuleCases)
-			}
-			RuleCases(t, h.Rules, h.RuleCases)
-		})
-	}
+	s.check(t, CheckRuleCases, func(t *testing.T, r *report) {
+		if h.RuleCases == "" {
+			r.errorf("Harness.RuleCases is empty: every connector keeps testdata/rule_cases.yaml")
+			return
+		}
+		for _, m := range ruleCaseFindings(h.Rules, h.RuleCases) {
+			r.errorf("%s", m)
+		}
+	})
 	s.check(t, CheckDeterministic, s.deterministic)
 	s.check(t, CheckPermissions, s.permissions)
 	s.check(t, CheckDeploy, s.deploy)
