@@ -91,6 +91,19 @@ const (
 	RuleURLPassword      = "url_password"
 	RuleCookie           = "cookie"
 	RuleAuthorization    = "authorization"
+	RuleCredential       = "credential"
+	// Vendor token formats found anywhere by their prefix.
+	RuleAzureClientSecret = "azure_client_secret"
+	RuleGitLabToken       = "gitlab_token"
+	RuleGoogleAPIKey      = "google_api_key"
+	RuleStripeKey         = "stripe_key"
+	RuleVaultToken        = "vault_token"
+	// RuleTokenShaped is a token-shaped value under a key whose name suggests a secret
+	// without being a known secret name (e.g. "db_credential_x"); see tokenShaped.
+	RuleTokenShaped = "token_shaped"
+	// RuleHighEntropy is a long random value under a key whose name says nothing (e.g.
+	// "value"); see randomToken.
+	RuleHighEntropy = "high_entropy"
 )
 
 var defaultRedactor = sync.OnceValue(func() *Redactor {
@@ -132,6 +145,13 @@ var defaultRedactor = sync.OnceValue(func() *Redactor {
 			"clientassertion":           RuleClientSecret,
 			"webhooksecret":             RuleSecret,
 			"signingkey":                RuleSecret,
+			"credential":                RuleCredential,
+			"credentials":               RuleCredential,
+			"passphrase":                RulePassword,
+			"secretvalue":               RuleSecret,
+			"secretdata":                RuleSecret,
+			"encryptionkey":             RuleSecret,
+			"masterkey":                 RuleSecret,
 			// Request headers an upstream may echo back in an error.
 			"cookie":             RuleCookie,
 			"setcookie":          RuleCookie,
@@ -150,6 +170,10 @@ var defaultRedactor = sync.OnceValue(func() *Redactor {
 			{"secretkey", RuleSecret},
 			{"privatekey", RulePrivateKey},
 			{"connectionstring", RuleConnectionString},
+			{"passphrase", RulePassword},
+			{"credential", RuleCredential},
+			{"credentials", RuleCredential},
+			{"secretvalue", RuleSecret},
 		},
 		notSecret: map[string]bool{
 			// Pagination and sync tokens are opaque cursors, not credentials.

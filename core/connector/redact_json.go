@@ -39,6 +39,7 @@ type jsonWalker struct {
 	si    int
 	path  []pathElem
 	edits []edit
+	names nameCache
 }
 
 // pathElem is one step of a JSON path: an object key or an array index.
@@ -211,6 +212,7 @@ func (w *jsonWalker) stringValue(start, end int, secret string) {
 		w.edits = append(w.edits, edit{start: start + 1, end: end - 1, rule: secret, location: w.location()})
 		return
 	}
+	found := false
 	for ; w.si < len(w.spans) && w.spans[w.si].start < end; w.si++ {
 		s := w.spans[w.si]
 		if s.start <= start {
@@ -219,8 +221,24 @@ func (w *jsonWalker) stringValue(start, end int, secret string) {
 		e := min(s.end, end-1)
 		if e > s.start {
 			w.edits = append(w.edits, edit{start: s.start, end: e, rule: s.rule, location: w.location()})
+			found = true
 		}
 	}
+	if !found && len(content) >= minShapeLen {
+		if rule := w.r.shapeRule(&w.names, w.key(), content); rule != "" {
+			w.edits = append(w.edits, edit{start: start + 1, end: end - 1, rule: rule, location: w.location()})
+		}
+	}
+}
+
+// key returns the name of the innermost object key on the path (nil at the top level).
+func (w *jsonWalker) key() []byte {
+	for i := len(w.path) - 1; i >= 0; i-- {
+		if w.path[i].isKey {
+			return w.path[i].key
+		}
+	}
+	return nil
 }
 
 // skipSpansBefore drops the free-text spans that start before end (in keys, or in a value

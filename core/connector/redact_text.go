@@ -30,6 +30,8 @@ func findTextSecrets(src []byte) []span {
 	findURLPasswords(src, add)
 	findBearerTokens(src, add)
 	findHeaderLines(src, add)
+	findTokenFormats(src, add)
+	findSecretsAfterWords(src, add)
 	return mergeSpans(spans)
 }
 

@@ -30,11 +30,13 @@ type xmlWalker struct {
 	si    int
 	stack []xmlElem
 	edits []edit
+	names nameCache
 }
 
 type xmlElem struct {
-	name []byte
-	rule string
+	name  []byte
+	local []byte // name without its namespace prefix
+	rule  string
 }
 
 func (x *xmlWalker) walk() {
@@ -116,7 +118,7 @@ func (x *xmlWalker) startTag(lt int) int {
 	if c := bytes.LastIndexByte(name, ':'); c >= 0 {
 		local = name[c+1:]
 	}
-	x.stack = append(x.stack, xmlElem{name: name, rule: x.r.keyRule(local)})
+	x.stack = append(x.stack, xmlElem{name: name, local: local, rule: x.r.keyRule(local)})
 	// Secrets in attribute values belong to the element.
 	x.spansIn(lt, end)
 	if selfClosing {
@@ -148,7 +150,23 @@ func (x *xmlWalker) text(start, end int) {
 			return
 		}
 	}
+	before := len(x.edits)
 	x.spansIn(start, end)
+	if len(x.edits) > before || len(x.stack) == 0 {
+		return
+	}
+	ts, te := start, end
+	for ts < te && isXMLSpace(x.src[ts]) {
+		ts++
+	}
+	for te > ts && isXMLSpace(x.src[te-1]) {
+		te--
+	}
+	if te-ts >= minShapeLen {
+		if rule := x.r.shapeRule(&x.names, x.stack[len(x.stack)-1].local, x.src[ts:te]); rule != "" {
+			x.edits = append(x.edits, edit{start: ts, end: te, rule: rule, location: x.location()})
+		}
+	}
 }
 
 // spansIn turns the free-text spans that start in [start, end) into edits at the current
