@@ -211,13 +211,18 @@ func TestCanariesNeverLeak(t *testing.T) {
 	deadSrv.Close()
 
 	xs := rec.Exchanges()
-	if len(xs) != 5 {
-		t.Errorf("recorded %d exchanges, want 5 (json, xml, text, pem, echo)", len(xs))
-	}
+	bodies := 0
 	for _, x := range xs {
+		if x.Body.Digest.IsZero() {
+			continue // a failed attempt: big, failing sink, truncated
+		}
+		bodies++
 		if len(x.Redactions) == 0 {
 			t.Errorf("exchange %s %s lists no redactions", x.Method, x.URL)
 		}
+	}
+	if len(xs) != 8 || bodies != 5 {
+		t.Errorf("recorded %d exchanges, %d with a body; want 8, 5 (json, xml, text, pem, echo; big, sink, truncated without)", len(xs), bodies)
 	}
 	recorded, _ := json.Marshal(xs)
 	leaks.add("the recorded exchanges", string(recorded))

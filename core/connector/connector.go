@@ -118,7 +118,16 @@ type Limits struct {
 	// MaxRetryAfter caps a single wait demanded by Retry-After or a rate-limit reset;
 	// a longer demand turns the request into a throttled gap.
 	MaxRetryAfter time.Duration
+	// RequestTimeout bounds one attempt of one request, from sending it to the end of its
+	// response body. The capturing transport in Options.HTTPClient enforces it: an attempt
+	// that takes longer fails with ErrRequestTimeout (a failed gap unless retried), so a
+	// hung endpoint costs its own kind, not the whole instance's timeout.
+	RequestTimeout time.Duration
 }
 
+// DefaultRequestTimeout is the per-request timeout where the config sets none: far above
+// what a page of any of our upstreams takes, far below an instance's timeout.
+const DefaultRequestTimeout = time.Minute
+
 // DefaultLimits are used where the config sets none.
-var DefaultLimits = Limits{MaxPages: 1000, MaxAttempts: 5, MaxRetryAfter: 2 * time.Minute}
+var DefaultLimits = Limits{MaxPages: 1000, MaxAttempts: 5, MaxRetryAfter: 2 * time.Minute, RequestTimeout: DefaultRequestTimeout}

@@ -60,6 +60,14 @@ const maxWait = 1000 * time.Hour
 // before the wait would end: the request would fail anyway, and its artefact becomes a
 // throttled gap rather than a timeout. It returns ctx.Err() if ctx ends while waiting.
 func Wait(ctx context.Context, d time.Duration, limits Limits) error {
+	if err := mayWait(ctx, d, limits); err != nil {
+		return err
+	}
+	return Sleep(ctx, d)
+}
+
+// mayWait returns Wait's error for a wait of d that is not allowed, or nil (also for d <= 0).
+func mayWait(ctx context.Context, d time.Duration, limits Limits) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -73,7 +81,7 @@ func Wait(ctx context.Context, d time.Duration, limits Limits) error {
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 		return AsGap(evidence.StatusThrottled, fmt.Errorf("the upstream asked to wait %s, beyond the deadline of the collection", d))
 	}
-	return Sleep(ctx, d)
+	return nil
 }
 
 // Sleep waits d or until ctx ends, whichever comes first; it returns ctx.Err() in the

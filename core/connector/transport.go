@@ -41,6 +41,10 @@ type TransportOptions struct {
 	Observe func(ExchangeStats)
 	// Now is the clock for exchange start times and durations; nil means time.Now.
 	Now func() time.Time
+	// RequestTimeout bounds each request from sending it to the end of its response body
+	// (for unrecorded requests: until the caller closes the body); 0 means none. An
+	// attempt that takes longer fails with an error that wraps ErrRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // ExchangeStats describe one upstream exchange for metrics.
@@ -62,6 +66,15 @@ const DefaultMaxBody int64 = 256 << 20
 
 // ErrBodyTooLarge is returned (wrapped, as a failed gap) when a response body exceeds MaxBody.
 var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
+
+// ErrRequestTimeout is returned (wrapped, as a failed gap) when a request takes longer than
+// TransportOptions.RequestTimeout. RetryIdempotent retries it once.
+var ErrRequestTimeout = errors.New("no complete response within the request timeout")
+
+// requestTimeout is the cause of a request's context ending at its timeout.
+type requestTimeout struct{ d time.Duration }
+
+func (e requestTimeout) Error() string { return fmt.Sprintf("request timeout of %s", e.d) }
 
 // NewTransport returns a RoundTripper that captures the exchanges of recorded requests
 // around base (nil means http.DefaultTransport).
@@ -120,11 +133,20 @@ var _ http.RoundTripper = (*transport)(nil)
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	filter := ExchangeFilterFrom(ctx)
+	rec := RecorderFrom(ctx)
+	cancel := context.CancelFunc(func() {})
+	if d := t.opts.RequestTimeout; d > 0 {
+		var tctx context.Context
+		tctx, cancel = context.WithTimeoutCause(ctx, d, requestTimeout{d})
+		req = req.WithContext(tctx)
+	}
 	start := t.opts.Now()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
+		cancel()
+		err = t.timedOut(ctx, req, err)
+		t.failed(rec, req, filter, 0, "", start)
 		err = t.opts.Redactor.RedactError(err)
-		t.observe(req, 0, t.opts.Now().Sub(start), false, 0)
 		if t.opts.Logger.Enabled(ctx, slog.LevelDebug) {
 			t.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "upstream request failed",
 				slog.String("method", method(req)), slog.String("url", filteredURL(req.URL, filter)),
@@ -132,12 +154,35 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	rec := RecorderFrom(ctx)
 	if rec == nil && filter == nil {
-		t.passThrough(ctx, req, resp, start)
+		t.passThrough(ctx, req, resp, start, cancel)
 		return resp, nil
 	}
+	defer cancel()
 	return t.capture(ctx, rec, filter, req, resp, start)
+}
+
+// timedOut turns err into a failed gap wrapping ErrRequestTimeout if the request's own
+// timeout ended it (rather than the caller's context).
+func (t *transport) timedOut(parent context.Context, req *http.Request, err error) error {
+	var rt requestTimeout
+	if parent.Err() != nil || !errors.As(context.Cause(req.Context()), &rt) {
+		return err
+	}
+	return AsGap(evidence.StatusFailed, fmt.Errorf("%s %s: %w (%s, limits.request_timeout): %v",
+		method(req), SanitizeURL(req.URL), ErrRequestTimeout, rt.d, err))
+}
+
+// failed records an attempt that produced no complete response (no answer, a truncated or
+// unreadable body, a body that could not be stored): its provenance has no body.
+func (t *transport) failed(rec *Recorder, req *http.Request, filter ExchangeFilter, status int, requestID string, start time.Time) {
+	end := t.opts.Now()
+	t.observe(req, status, end.Sub(start), false, 0)
+	if rec == nil {
+		return
+	}
+	rec.Add(evidence.Exchange{Method: method(req), URL: filteredURL(req.URL, filter), Status: status, RequestID: requestID,
+		StartedAt: start.UTC(), DurationMS: end.Sub(start).Milliseconds()})
 }
 
 func method(req *http.Request) string {
@@ -155,11 +200,16 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, filter ExchangeF
 	body, err := t.readBody(resp)
 	resp.Body.Close()
 	if err != nil {
-		t.observe(req, resp.StatusCode, t.opts.Now().Sub(start), false, int64(len(body)))
-		err = fmt.Errorf("could not read the response body of %s %s (status %d): %w", m, u, resp.StatusCode, t.opts.Redactor.RedactError(err))
-		if errors.Is(err, ErrBodyTooLarge) {
-			err = AsGap(evidence.StatusFailed, err)
+		t.failed(rec, req, filter, resp.StatusCode, RequestID(resp.Header), start)
+		if te := t.timedOut(ctx, req, err); te != err {
+			err = te
+		} else {
+			err = fmt.Errorf("could not read the response body of %s %s (status %d): %w", m, u, resp.StatusCode, t.opts.Redactor.RedactError(err))
+			if errors.Is(err, ErrBodyTooLarge) {
+				err = AsGap(evidence.StatusFailed, err)
+			}
 		}
+		err = t.opts.Redactor.RedactError(err)
 		t.logFailure(ctx, m, u, err)
 		return nil, err
 	}
@@ -172,7 +222,7 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, filter ExchangeF
 		out, freds, err := filter.FilterBody(resp.StatusCode, contentType, redacted)
 		if err != nil {
 			err = AsGap(evidence.StatusFailed, fmt.Errorf("could not filter the response body of %s %s (status %d): %w", m, u, resp.StatusCode, t.opts.Redactor.RedactError(err)))
-			t.observe(req, resp.StatusCode, t.opts.Now().Sub(start), false, int64(len(body)))
+			t.failed(rec, req, filter, resp.StatusCode, RequestID(resp.Header), start)
 			t.logFailure(ctx, m, u, err)
 			return nil, err
 		}
@@ -184,7 +234,7 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, filter ExchangeF
 		d := evidence.Sum(redacted)
 		if err := t.opts.putBody(ctx, d, redacted); err != nil {
 			err = AsGap(evidence.StatusFailed, fmt.Errorf("could not store response body %s of %s %s: %w", d, m, u, t.opts.Redactor.RedactError(err)))
-			t.observe(req, resp.StatusCode, t.opts.Now().Sub(start), false, int64(len(body)))
+			t.failed(rec, req, filter, resp.StatusCode, RequestID(resp.Header), start)
 			t.logFailure(ctx, m, u, err)
 			return nil, err
 		}
@@ -292,13 +342,17 @@ func (t *transport) readBody(resp *http.Response) ([]byte, error) {
 }
 
 // passThrough wraps an unrecorded response's body so that the exchange is observed and
-// logged when the caller has read or closed it.
-func (t *transport) passThrough(ctx context.Context, req *http.Request, resp *http.Response, start time.Time) {
+// logged, and its request timeout released, when the caller has read or closed it.
+func (t *transport) passThrough(ctx context.Context, req *http.Request, resp *http.Response, start time.Time, cancel context.CancelFunc) {
 	if t.opts.Observe == nil && !t.opts.Logger.Enabled(ctx, slog.LevelDebug) {
+		if t.opts.RequestTimeout > 0 {
+			resp.Body = &observedBody{rc: resp.Body, done: func(int64) { cancel() }}
+		}
 		return
 	}
 	status, header := resp.StatusCode, resp.Header
 	resp.Body = &observedBody{rc: resp.Body, done: func(n int64) {
+		defer cancel()
 		d := t.opts.Now().Sub(start)
 		throttled := isThrottled(status, header, nil)
 		t.observe(req, status, d, throttled, n)
