@@ -161,8 +161,11 @@ type ConnectorConfig struct {
 	// Schedule overrides schedule.default for this instance.
 	Schedule string `yaml:"schedule"`
 	// Timeout overrides runner.timeout for this instance.
-	Timeout  time.Duration `yaml:"timeout"`
-	Disabled bool          `yaml:"disabled"`
+	Timeout time.Duration `yaml:"timeout"`
+	// RequestTimeout bounds each upstream request of this instance, from sending it to the
+	// end of its response; 0 means the default (1m). Between 1s and the instance's timeout.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	Disabled       bool          `yaml:"disabled"`
 	// Settings is the connector's own section, decoded strictly by the connector.
 	Settings yaml.Node `yaml:"settings"`
 }

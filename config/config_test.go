@@ -29,6 +29,7 @@ func TestLoadFixtures(t *testing.T) {
 		"jitter.bad.yaml":              `jitter.bad.yaml:2: schedule.jitter: must be between 0 and 24h0m0s, got 1000000h0m0s`,
 		"python-tag.bad.yaml":          `python-tag.bad.yaml:5: YAML tag !!python/object/apply:os.system is not allowed in a config`,
 		"local-tag.bad.yaml":           `local-tag.bad.yaml:1: YAML tag !secret is not allowed in a config`,
+		"request-timeout.bad.yaml":     `request-timeout.bad.yaml:4: connectors[0].request_timeout: must be between 1s and the instance's timeout (30m0s), got 1ms`,
 	}
 	files, err := filepath.Glob("testdata/*.yaml")
 	if err != nil {

@@ -99,6 +99,9 @@ func (c *Config) Validate() error {
 		if cc.Timeout < 0 {
 			add(c.Errorf(key+".timeout", "must not be negative"))
 		}
+		if rt := cc.RequestTimeout; rt != 0 && (rt < time.Second || rt > c.TimeoutFor(cc) && c.TimeoutFor(cc) > 0) {
+			add(c.Errorf(key+".request_timeout", "must be between 1s and the instance's timeout (%s), got %s", c.TimeoutFor(cc), rt))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -261,7 +261,7 @@ func (e *cmdEnv) instances(names []string, late bool) ([]runner.Instance, error)
 		if !ok {
 			return nil, e.cfg.Errorf(fmt.Sprintf("connectors[%d].type", i), "unknown connector type %q (known: %s)", cc.Type, strings.Join(e.registry.Types(), ", "))
 		}
-		out = append(out, runner.Instance{Name: cc.Name, Factory: f, Settings: e.cfg.SettingsFor(i), Timeout: e.cfg.TimeoutFor(cc), Late: late})
+		out = append(out, runner.Instance{Name: cc.Name, Factory: f, Settings: e.cfg.SettingsFor(i), Timeout: e.cfg.TimeoutFor(cc), RequestTimeout: cc.RequestTimeout, Late: late})
 	}
 	if len(want) > 0 {
 		var unknown []string

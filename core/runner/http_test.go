@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -125,4 +126,111 @@ func TestUpstreamFaultsBecomeGapsPerEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.check(t)
+}
+
+// TestHungEndpointIsAGapOfItsOwn: with a request timeout, an endpoint that never answers
+// costs its own kind a failed gap after the timeout, and the instance goes on to the
+// endpoints after it instead of hanging until its own timeout.
+func TestHungEndpointIsAGapOfItsOwn(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	})
+	srv, err := simkit.Serve(simkit.Wrap(mux, simkit.Options{Faults: []simkit.Fault{{Path: "^/slow$", Kind: simkit.Hang}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	e := newEnv(t)
+	in := instance("sim-org", httpFactory(srv.URL, "/users", "/slow", "/after"))
+	in.Timeout = 20 * time.Second // without a request timeout, /slow would take all of it
+	in.RequestTimeout = 300 * time.Millisecond
+	sum, err := e.runner().Run(context.Background(), []Instance{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != manifest.OutcomePartial || sum.Artefacts != 3 || sum.Gaps != 1 {
+		t.Fatalf("outcome %s, %d artefacts, %d gaps; want partial, 3, 1: %+v", sum.Outcome, sum.Artefacts, sum.Gaps, sum.GapList)
+	}
+	g := sum.GapList[0]
+	if g.Kind != "sim.slow" || g.Status != evidence.StatusFailed || !strings.Contains(g.Error, "request timeout") {
+		t.Errorf("gap %+v, want sim.slow failed naming the request timeout", g)
+	}
+	e.check(t)
+}
+
+// TestSecretInUpstreamErrorNeverStored: an upstream that quotes a secret in its error
+// message (as an OAuth server does with a bad client secret) must not get it into the
+// stored response, the gap message, the run summary or the index.
+func TestSecretInUpstreamErrorNeverStored(t *testing.T) {
+	const secret = "Zq7-CANARY-wPa2kLm9"
+	mux := http.NewServeMux()
+	mux.HandleFunc("/json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, `{"error":"invalid_client","error_description":"client_secret %s is invalid"}`, secret)
+	})
+	mux.HandleFunc("/text", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, "client_secret %s is invalid", secret)
+	})
+	srv, err := simkit.Serve(mux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	// The connector quotes the upstream's message in its gaps, as the SDKs' errors do.
+	f := &testFactory{typ: "sim", collect: func(ctx context.Context, o connector.Options, emit func(evidence.Artefact) error) error {
+		for _, ep := range []string{"/json", "/text"} {
+			rctx, rec := connector.Record(ctx)
+			req, _ := http.NewRequestWithContext(rctx, http.MethodGet, srv.URL+ep, nil)
+			resp, err := o.HTTPClient.Do(req)
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			gap := connector.NewGap("sim"+strings.ReplaceAll(ep, "/", "."), "sim:org", evidence.StatusForbidden, fmt.Errorf("GET %s: %s: %s", ep, resp.Status, body))
+			gap.Exchanges = rec.Exchanges()
+			if err := emit(gap); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("could not authenticate: client_secret %s is invalid", secret)
+	}}
+	e := newEnv(t)
+	var events strings.Builder
+	r := e.runner()
+	r.Progress = func(ev Event) { fmt.Fprintf(&events, "%+v\n", ev) }
+	sum, err := r.Run(context.Background(), []Instance{instance("sim-org", f)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Gaps != 3 {
+		t.Fatalf("%d gaps, want 3 (two endpoints, the collection): %+v", sum.Gaps, sum.GapList)
+	}
+	places := map[string]string{"run summary": fmt.Sprintf("%+v", sum), "progress events": events.String()}
+	e.repo.Objects.List(context.Background(), func(info store.Info) error {
+		b, err := store.GetBytes(context.Background(), e.repo.Objects, info.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		places["object "+info.Digest.String()] = string(b)
+		return nil
+	})
+	e.ix.Close()
+	for _, suffix := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(e.ix.Path() + suffix)
+		places["index"+suffix] = string(b)
+	}
+	for place, text := range places {
+		if strings.Contains(text, "CANARY") {
+			i := strings.Index(text, "CANARY")
+			t.Errorf("the secret reached the %s: …%s…", place, text[max(0, i-60):min(len(text), i+30)])
+		}
+	}
+	if !strings.Contains(places["run summary"], "client_secret [REDACTED") {
+		t.Errorf("the gap no longer says what was wrong: %s", places["run summary"])
+	}
 }

@@ -147,13 +147,17 @@ func (c *collector) notStarted(parent, runCtx context.Context, in Instance) mani
 // collect creates the connector and runs Collect, turning a panic into an error and
 // giving up on a connector that does not return within the grace period after ctx ends.
 func (c *collector) collect(ctx context.Context, in Instance, st *instanceState, log *slog.Logger) (abandoned bool, err error) {
+	limits := c.r.limits()
+	if in.RequestTimeout > 0 {
+		limits.RequestTimeout = in.RequestTimeout
+	}
 	opts := connector.Options{
 		Instance:   in.Name,
 		Logger:     log,
-		HTTPClient: c.r.httpClient(in.Name, c.objects, log),
+		HTTPClient: c.r.httpClient(in.Name, c.objects, log, limits.RequestTimeout),
 		Now:        c.r.now,
 		Secrets:    c.r.Secrets,
-		Limits:     c.r.limits(),
+		Limits:     limits,
 	}
 	c.r.setAuthClient(&opts)
 	emit := func(a evidence.Artefact) error {

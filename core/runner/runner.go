@@ -35,6 +35,8 @@ type Instance struct {
 	Settings connector.Settings
 	// Timeout bounds the instance's collection; 0 means only the run deadline applies.
 	Timeout time.Duration
+	// RequestTimeout bounds each of the instance's upstream requests; 0 means Limits'.
+	RequestTimeout time.Duration
 	// Late marks a catch-up run started after its scheduled time had passed.
 	Late bool
 }
@@ -185,6 +187,9 @@ func (r *Runner) limits() connector.Limits {
 	}
 	if l.MaxRetryAfter == 0 {
 		l.MaxRetryAfter = connector.DefaultLimits.MaxRetryAfter
+	}
+	if l.RequestTimeout == 0 {
+		l.RequestTimeout = connector.DefaultLimits.RequestTimeout
 	}
 	return l
 }

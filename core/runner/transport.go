@@ -3,6 +3,7 @@ package runner
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/exhibit-dev/exhibit/core/connector"
 	"github.com/exhibit-dev/exhibit/evidence/store"
@@ -17,9 +18,10 @@ func (r *Runner) baseTransport() http.RoundTripper {
 
 // httpClient returns the client an instance must use for every upstream request: the
 // capturing transport over BaseTransport, storing redacted bodies into objects (so they
-// are deduplicated and counted like documents) and reporting each exchange to Observe.
-func (r *Runner) httpClient(instance string, objects store.Store, log *slog.Logger) *http.Client {
-	opts := connector.TransportOptions{Sink: objects, Logger: log}
+// are deduplicated and counted like documents), bounding each request by requestTimeout
+// and reporting each exchange to Observe.
+func (r *Runner) httpClient(instance string, objects store.Store, log *slog.Logger, requestTimeout time.Duration) *http.Client {
+	opts := connector.TransportOptions{Sink: objects, Logger: log, RequestTimeout: requestTimeout}
 	if r.Observe != nil {
 		opts.Observe = func(st connector.ExchangeStats) { r.Observe(instance, st) }
 	}
