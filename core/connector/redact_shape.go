@@ -211,9 +211,9 @@ func onlyEmailBytes(v []byte) bool {
 const minRandomLen = 32
 
 // randomToken reports whether v, a whole string value under a key that says nothing, is a
-// random secret: at least minRandomLen bytes of the base64 (or base64url) alphabet with
-// upper and lower case letters and digits, high entropy, and not an encoding of text, of a
-// certificate or of a public key.
+// random secret: at least minRandomLen bytes of one base64 alphabet (standard or URL),
+// not starting with '/', with upper and lower case letters and digits, with entropy near
+// that of random bytes, and not an encoding of text, of a certificate or of a public key.
 func randomToken(v []byte) bool {
 	if len(v) < minRandomLen || len(v) > 1024 {
 		return false
@@ -236,10 +236,16 @@ func randomToken(v []byte) bool {
 			return false
 		}
 	}
-	if c.lower < 2 || c.upper < 2 || c.digit < 2 {
-		return false
+	if c.lower < 2 || c.upper < 2 || c.digit < 2 || v[0] == '/' {
+		return false // a path is not a token
 	}
-	if entropy(v) < 4.0 {
+	std := bytes.ContainsAny(v, "+/")
+	if std && bytes.ContainsAny(v, "-_") {
+		return false // a token is in one base64 alphabet; both means text
+	}
+	// Random bytes from an alphabet of about 62 use nearly log2(min(n, 62)) bits per byte;
+	// paths, words and ids with a few random parts stay well below.
+	if entropy(v) < 0.85*math.Log2(float64(min(len(v), 62))) {
 		return false
 	}
 	return !encodesPublicData(v)

@@ -54,7 +54,7 @@ func TestRedactByNameAndShape(t *testing.T) {
 				`"arn":"arn:aws:iam::123456789012:role/Admin8xYz","x":"arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",` +
 				`"AccessKeyId":"AKIAIOSFODNN7EXAMPLE","UserId":"AIDAJQABLZS4A3QDU576Q","thumbprint":"9F0A7C3E2B1D4F6A8C0E2B4D6F8A0C2E4B6D8F0A",` +
 				`"etag":"W/\"a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8\"","key":"2Sg8iYjAxxmI2LvUXpJjkYrMxURPc8r+dB7TJyvv1234","serial":"0A:1B:2C:3D:4E:5F:60:71",` +
-				`"image":"ami-0abcdef1234567890","url":"https://graph.microsoft.com/v1.0/users?$skiptoken=RFNwdAIAAQAAACM6YWxpY2VAZXhhbXBsZS5jb20pVXNlcl85YjdkMmY","mac":"00-1A-2B-3C-4D-5E"}`,
+				`"image":"ami-0abcdef1234567890","ARN":"arn:aws:secretsmanager:eu-west-1:100000000000:secret:prod/db-AbC1dE","p":"/repos/o/r/actions/secrets/TOKEN: x9y8z7w6v5","query":"/roleManagement/directory/roleDefinitions/62e90394-69f5-4237-9190-012177145e10","next":"http://127.0.0.1:1/v1.0/users?%24skiptoken=b2Zmc2V0OjEwMA&%24top=100","url":"https://graph.microsoft.com/v1.0/users?$skiptoken=RFNwdAIAAQAAACM6YWxpY2VAZXhhbXBsZS5jb20pVXNlcl85YjdkMmY","mac":"00-1A-2B-3C-4D-5E"}`,
 		},
 		{
 			name: "vendor token formats anywhere",

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -32,6 +33,9 @@ func findSecretsAfterWords(src []byte, add func(span)) {
 		end := start + len(w.word)
 		if start < 0 || end > len(src) || !bytes.EqualFold(src[start:end], []byte(w.word)) {
 			return
+		}
+		if start > 0 && (src[start-1] == ':' || src[start-1] == '/') {
+			return // part of an ARN or a path (arn:aws:secretsmanager:…:secret:name)
 		}
 		{
 			if end < len(src) && (src[end] == 's' || src[end] == 'S') {
@@ -94,7 +98,14 @@ func pagingName(src []byte, start, end int) bool {
 			n++
 		}
 	}
-	return defaultRedactor().notSecret[string(buf[:n])]
+	// By suffix: a URL-encoded "$skiptoken" reads "%24skiptoken" here.
+	name := string(buf[:n])
+	for ns := range defaultRedactor().notSecret {
+		if strings.HasSuffix(name, ns) {
+			return true
+		}
+	}
+	return false
 }
 
 // afterSecretWord skips what may stand between a secret word and its value. It reports
