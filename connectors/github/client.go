@@ -62,7 +62,8 @@ type collector struct {
 }
 
 // newCollector resolves the secrets and builds the client chain:
-// go-github → limiter → authTransport → Options.HTTPClient's transport (capture, redaction).
+// go-github → limiter → retry of idempotent requests → authTransport → Options.HTTPClient's
+// transport (capture, redaction).
 func (c *Connector) newCollector() (*collector, error) {
 	base, err := url.Parse(c.cfg.BaseURL)
 	if err != nil {
@@ -105,7 +106,10 @@ func (c *Connector) newCollector() (*collector, error) {
 		next = http.DefaultTransport
 	}
 	auth := &authTransport{next: next, tokens: tokens, host: base.Host}
-	lim := newLimiter(auth, c.cfg.Concurrency, c.opts.Limits, c.opts.Now, c.sleep, c.opts.Logger)
+	// Below the limiter (which retries 502-504 and rate limits), a transient 500, a cut
+	// connection or a timed-out GET is retried; every attempt is captured.
+	retry := connector.RetryIdempotent(auth, connector.RetryOptions{Limits: c.opts.Limits, Statuses: []int{http.StatusInternalServerError}, Sleep: c.sleep, Now: c.opts.Now, Logger: c.opts.Logger})
+	lim := newLimiter(retry, c.cfg.Concurrency, c.opts.Limits, c.opts.Now, c.sleep, c.opts.Logger)
 	client, err := gh.NewClient(&http.Client{Transport: lim, CheckRedirect: hc.CheckRedirect, Jar: hc.Jar, Timeout: hc.Timeout}).
 		WithEnterpriseURLs(c.cfg.BaseURL, c.cfg.UploadURL)
 	if err != nil {

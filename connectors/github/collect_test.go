@@ -213,6 +213,34 @@ func TestGaps(t *testing.T) {
 			},
 		},
 		{
+			name: "a transient 500 and a truncated body are retried, every attempt recorded",
+			opts: sim.Options{Faults: []simkit.Fault{
+				{Path: `/repos/acme/payments-api/collaborators$`, Kind: simkit.ServerError, Times: 1},
+				{Path: `/repos/acme/mobile-app/collaborators$`, Kind: simkit.Truncate, Times: 1},
+			}},
+			want: map[string]evidence.Status{
+				kindCollaborators + " github:acme/payments-api": evidence.StatusOK,
+				kindCollaborators + " github:acme/mobile-app":   evidence.StatusOK,
+			},
+			checks: func(t *testing.T, arts map[string]evidence.Artefact) {
+				for repo, first := range map[string]int{"payments-api": 500, "mobile-app": 0} {
+					var got []int
+					for _, x := range arts[kindCollaborators+" github:acme/"+repo].Exchanges {
+						if strings.Contains(x.URL, "/collaborators") {
+							if x.Body.Digest.IsZero() {
+								got = append(got, 0)
+							} else {
+								got = append(got, x.Status)
+							}
+						}
+					}
+					if len(got) != 2 || got[0] != first || got[1] != 200 {
+						t.Errorf("%s: collaborator attempts recorded %v, want [%d 200]", repo, got, first)
+					}
+				}
+			},
+		},
+		{
 			name: "owner filter refused",
 			opts: sim.Options{Faults: []simkit.Fault{{Path: `/orgs/acme/members$`, Kind: simkit.Custom, Status: 422,
 				Body: `{"message":"Only owners can use this filter.","documentation_url":"https://docs.github.com/rest/orgs/members#list-organization-members"}`, Times: 1}}},
