@@ -117,10 +117,14 @@ func TestThrottling(t *testing.T) {
 			KindAuthorizationPolicy, evidence.StatusThrottled, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, 5, "/policies/authorizationPolicy", 0},
 		{"text/plain 429 once, then the answer", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.Throttle, RetryAfter: time.Second, Times: 1},
 			KindAuthorizationPolicy, evidence.StatusOK, []time.Duration{time.Second}, 2, "/policies/authorizationPolicy", 0},
-		{"text/plain 500 is a failed gap naming the status", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.ServerError},
-			KindAuthorizationPolicy, evidence.StatusFailed, nil, 1, "/policies/authorizationPolicy", 0},
+		{"text/plain 500 is retried, then a failed gap naming the status", simkit.Fault{Path: `^/v1\.0/policies/authorizationPolicy$`, Kind: simkit.ServerError},
+			KindAuthorizationPolicy, evidence.StatusFailed, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}, 5, "/policies/authorizationPolicy", 0},
 		{"text/plain 500 of a $batch is a failed gap naming the status", simkit.Fault{Path: `^/v1\.0/\$batch$`, Kind: simkit.ServerError},
 			KindMalwareProtection, evidence.StatusFailed, nil, 1, "/$batch", 0},
+		{"a transient 500 is retried", simkit.Fault{Path: `^/v1\.0/identity/conditionalAccess/policies$`, Kind: simkit.ServerError, Times: 1},
+			KindConditionalAccess, evidence.StatusOK, []time.Duration{time.Second}, 2, "/identity/conditionalAccess/policies", 0},
+		{"a truncated body is retried", simkit.Fault{Path: `^/v1\.0/domains$`, Kind: simkit.Truncate, Times: 1},
+			KindPasswordPolicy, evidence.StatusOK, []time.Duration{time.Second}, 2, "/domains", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,10 +162,10 @@ func TestThrottling(t *testing.T) {
 					t.Errorf("checked %v devices, want 8", doc["checked"])
 				}
 			} else if tt.wantStatus == evidence.StatusOK {
-				// The throttled attempt is part of the provenance.
+				// The throttled or failed attempt is part of the provenance.
 				saw429 := false
 				for _, x := range a.Exchanges {
-					saw429 = saw429 || x.Status == http.StatusTooManyRequests || x.Status == http.StatusServiceUnavailable
+					saw429 = saw429 || x.Status != http.StatusOK || x.Body.Digest.IsZero()
 				}
 				if !saw429 {
 					t.Errorf("%s: the throttled exchange is not recorded", tt.kind)

@@ -23,6 +23,7 @@ import (
 //	Kiota request adapter (auth provider, URL templates, error mapping)
 //	  → plainErrorTransport (non-JSON error bodies become gaps with their HTTP status)
 //	  → retryTransport (Retry-After, MaxAttempts, MaxRetryAfter)
+//	  → connector.RetryIdempotent (500, 502, cut connections, timeouts of GETs)
 //	  → limitTransport (per endpoint class)
 //	  → pseudonymTransport (personal-data requests get the pseudonymiser as exchange filter)
 //	  → Options.HTTPClient's transport (capture, redaction, exchange filter, store)
@@ -54,6 +55,8 @@ func newClient(cfg *tenantConfig, opts connector.Options, auth interface {
 	lim := newLimiter(clock, cfg.limits)
 	var rt http.RoundTripper = &pseudonymTransport{next: base, pseud: pseud}
 	rt = &limitTransport{next: rt, limiter: lim}
+	// 500, 502, cut connections and timed-out GETs; retryTransport has 429, 503 and 504.
+	rt = connector.RetryIdempotent(rt, connector.RetryOptions{Limits: opts.Limits, Statuses: []int{http.StatusInternalServerError, http.StatusBadGateway}, Sleep: clock.Sleep, Now: clock.Now})
 	rt = &retryTransport{next: rt, clock: clock, limits: opts.Limits}
 	rt = &plainErrorTransport{next: rt}
 	httpClient := &http.Client{Transport: rt}
