@@ -243,6 +243,9 @@ func randomToken(v []byte) bool {
 	if std && bytes.ContainsAny(v, "-_") {
 		return false // a token is in one base64 alphabet; both means text
 	}
+	if encodesPrivateKey(v) {
+		return true // its fixed DER header lowers the entropy of a short key
+	}
 	// Random bytes from an alphabet of about 62 use nearly log2(min(n, 62)) bits per byte;
 	// paths, words and ids with a few random parts stay well below.
 	if entropy(v) < 0.85*math.Log2(float64(min(len(v), 62))) {
@@ -265,6 +268,25 @@ func entropy(v []byte) float64 {
 		}
 	}
 	return h
+}
+
+// encodesPrivateKey reports whether v is base64 of a DER private key (PKCS#1, PKCS#8,
+// SEC 1): SEQUENCE { INTEGER 0 or 1, ... }.
+func encodesPrivateKey(v []byte) bool {
+	var buf [12]byte
+	head := v[:16] // 16 base64 bytes decode to 12
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if n, err := enc.Decode(buf[:], head); err == nil && n == 12 && buf[0] == 0x30 {
+			i := 2
+			if buf[1]&0x80 != 0 {
+				i += int(buf[1] & 0x7f)
+			}
+			if i+2 < n && buf[i] == 0x02 && buf[i+1] == 0x01 && buf[i+2] <= 1 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // encodesPublicData reports whether v is base64 of mostly printable text (GitHub node ids
