@@ -26,7 +26,7 @@ var areas = []*area{
 	{"iam.authorization_details", "iam", scopeAccount, []string{"aws.iam.user_attached_policies", "aws.iam.admin_policies"}, collectAuthorizationDetails},
 	{"kms", "kms", scopeRegion, []string{"aws.kms.key_rotation"}, collectKMS},
 	{"acm", "acm", scopeRegion, []string{"aws.acm.certificates"}, collectCertificates},
-	{"elbv2", "elasticloadbalancingv2", scopeRegion, []string{"aws.elbv2.tls_listeners"}, collectLoadBalancers},
+	{"elbv2", "elasticloadbalancingv2", scopeRegion, []string{"aws.elbv2.tls_listeners", "aws.elbv2.access_logs"}, collectLoadBalancers},
 	{"ec2.instances", "ec2", scopeRegion, []string{"aws.ec2.imdsv2", "aws.ssm.patch_compliance"}, collectInstances},
 	{"backup", "backup", scopeRegion, []string{"aws.backup.plans"}, collectBackup},
 	{"guardduty", "guardduty", scopeRegion, []string{"aws.guardduty.detectors"}, collectDetectors},

@@ -21,7 +21,7 @@ import (
 )
 
 // Version is recorded in every envelope; bump it when a document changes shape.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // assumeRoleDuration is how long assumed-role sessions last; the credentials cache renews
 // them before they expire, so long collections never run on stale credentials.

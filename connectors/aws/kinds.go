@@ -78,6 +78,7 @@ var kinds = []kindDef{
 	{"aws.ec2.imdsv2", "IMDSv2 enforced", scopeRegion, []string{"ec2:DescribeInstances"}},
 	{"aws.acm.certificates", "TLS certificates valid (ACM)", scopeRegion, []string{"acm:ListCertificates", "acm:DescribeCertificate"}},
 	{"aws.elbv2.tls_listeners", "TLS policies and HTTPS redirects on load balancers", scopeRegion, []string{"elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners"}},
+	{"aws.elbv2.access_logs", "Load balancer access logging", scopeRegion, []string{"elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes"}},
 	{"aws.macie.status", "Data discovery (Macie)", scopeRegion, []string{"macie2:GetMacieSession"}},
 	{"aws.secretsmanager.rotation", "Secrets rotation", scopeRegion, []string{"secretsmanager:ListSecrets"}},
 }

@@ -1,9 +1,29 @@
 package sim
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+)
 
 func init() {
-	register("elasticloadbalancing", map[string]handlerFunc{"DescribeLoadBalancers": (*Sim).describeLoadBalancers, "DescribeListeners": (*Sim).describeListeners})
+	register("elasticloadbalancing", map[string]handlerFunc{"DescribeLoadBalancers": (*Sim).describeLoadBalancers, "DescribeListeners": (*Sim).describeListeners,
+		"DescribeLoadBalancerAttributes": (*Sim).describeLoadBalancerAttributes})
+}
+
+// describeLoadBalancerAttributes: access logs to a log bucket, off under elb_no_access_logs.
+func (s *Sim) describeLoadBalancerAttributes(w http.ResponseWriter, c *call) {
+	if c.form.Get("LoadBalancerArn") != s.albARN(c) {
+		s.writeError(w, c, http.StatusBadRequest, "LoadBalancerNotFound", "One or more load balancers not found")
+		return
+	}
+	on := !c.account.has("elb_no_access_logs", c.region)
+	bucket := ""
+	if on {
+		bucket = "logs-" + c.account.ID
+	}
+	attr := func(k, v string) string { return leaf("Key", k) + leaf("Value", v) }
+	writeQuery(w, c, list("Attributes", "member", []string{attr("access_logs.s3.enabled", strconv.FormatBool(on)), attr("access_logs.s3.bucket", bucket),
+		attr("access_logs.s3.prefix", "elb"), attr("deletion_protection.enabled", "true"), attr("routing.http.drop_invalid_header_fields.enabled", "true")}))
 }
 
 func (s *Sim) albARN(c *call) string {

@@ -88,7 +88,7 @@ var AllDefects = []string{
 	"ebs_unencrypted", "rds_unencrypted", "rds_no_backups", "no_backup_plan", "kms_no_rotation",
 	"sg_ssh_open", "default_sg_open", "no_flow_logs", "inspector_disabled", "unpatched_instance",
 	"imdsv1", "certificate_expiring", "elb_weak_tls", "macie_disabled", "secret_no_rotation",
-	"bucket_public", "rds_public", "ebs_snapshot_public", "root_virtual_mfa",
+	"bucket_public", "rds_public", "ebs_snapshot_public", "root_virtual_mfa", "elb_no_access_logs",
 }
 
 // Sim is a simulated AWS organisation.
