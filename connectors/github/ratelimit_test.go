@@ -60,14 +60,15 @@ func TestRateLimits(t *testing.T) {
 			wantWaits: []time.Duration{time.Second, time.Second, time.Second},
 		},
 		{
-			name:   "Retry-After beyond the cap stops every request until it ends",
-			opts:   sim.Options{Faults: []simkit.Fault{sim.SecondaryLimit(workflow, 10*time.Minute, 0)}},
+			name: "Retry-After beyond the cap stops every request until it ends",
+			// The fault hits the first request (the organisation's settings, read before
+			// anything else), so every later request falls into the pause whatever the
+			// scheduling of the concurrent reads.
+			opts:   sim.Options{Faults: []simkit.Fault{sim.SecondaryLimit(`/orgs/acme$`, 10*time.Minute, 0)}},
 			limits: caps, want: evidence.StatusThrottled,
 			check: func(t *testing.T, e *testEnv, arts map[string]evidence.Artefact, list []evidence.Artefact) {
 				// GitHub said when requests may resume; nothing may be sent before, so what
 				// follows is throttled without reaching the server, and nothing is silent.
-				// (Which organisation settings ran before the fault depends on scheduling;
-				// the listing and the alerts come after it.)
 				for _, k := range []string{kindRepositories, kindDependabotAlerts, kindCodeScanningAlerts, kindSecretScanAlerts} {
 					if a := arts[k+" github:acme"]; a.Status != evidence.StatusThrottled {
 						t.Errorf("%s during the pause: %s", k, a.Status)
