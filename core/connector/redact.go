@@ -43,6 +43,8 @@ type Redactor struct {
 	// tails marks the pairs of last two bytes a secret key can end with: a cheap first
 	// test, since most keys of a page fail it and need no normalising or lookup.
 	tails [1 << 16 / 64]uint64
+	// fields are the secret fields a connector declared (see WithSecretFields).
+	fields []fieldPattern
 }
 
 func tailIndex(a, b byte) int { return int(lower(a))<<8 | int(lower(b)) }
@@ -337,10 +339,20 @@ func formatOf(contentType string, body []byte) bodyFormat {
 // redacted body and what was removed. A body that is not what its type claims (invalid
 // JSON) is redacted as free text. If nothing is redacted the returned slice is body itself.
 func (r *Redactor) Redact(contentType string, body []byte) ([]byte, []evidence.Redaction) {
+	return r.redact(contentType, body, nil)
+}
+
+// RedactResponse is Redact for a response to a request for the URL path: the secret
+// fields declared for that endpoint (see WithSecretFields) are redacted too.
+func (r *Redactor) RedactResponse(path, contentType string, body []byte) ([]byte, []evidence.Redaction) {
+	return r.redact(contentType, body, r.forResponse(path))
+}
+
+func (r *Redactor) redact(contentType string, body []byte, fields []fieldPattern) ([]byte, []evidence.Redaction) {
 	spans := findTextSecrets(body)
 	switch formatOf(contentType, body) {
 	case formatJSON:
-		if edits, err := r.jsonEdits(body, spans); err == nil {
+		if edits, err := r.jsonEdits(body, spans, fields); err == nil {
 			return applyEdits(body, edits)
 		}
 	case formatXML:
@@ -353,7 +365,17 @@ func (r *Redactor) Redact(contentType string, body []byte) ([]byte, []evidence.R
 // document a connector emits). The result is valid JSON with the same structure; secret
 // string values become "[REDACTED:<rule>]". It fails if doc is not valid JSON.
 func (r *Redactor) RedactJSONDocument(doc []byte) ([]byte, []evidence.Redaction, error) {
-	edits, err := r.jsonEdits(doc, findTextSecrets(doc))
+	return r.redactDocument(doc, nil)
+}
+
+// RedactDocument is RedactJSONDocument for a document of kind: the secret fields declared
+// for that kind (see WithSecretFields) are redacted too.
+func (r *Redactor) RedactDocument(kind string, doc []byte) ([]byte, []evidence.Redaction, error) {
+	return r.redactDocument(doc, r.forDocument(kind))
+}
+
+func (r *Redactor) redactDocument(doc []byte, fields []fieldPattern) ([]byte, []evidence.Redaction, error) {
+	edits, err := r.jsonEdits(doc, findTextSecrets(doc), fields)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -19,8 +19,8 @@ const maxJSONDepth = 10000
 // It is a single-pass scanner over the bytes, not a decoder: nothing is allocated for
 // values that are not redacted, and the output keeps every byte of the input (key order,
 // whitespace, number spelling) except the redacted string contents.
-func (r *Redactor) jsonEdits(src []byte, spans []span) ([]edit, error) {
-	w := jsonWalker{r: r, src: src, spans: spans}
+func (r *Redactor) jsonEdits(src []byte, spans []span, fields []fieldPattern) ([]edit, error) {
+	w := jsonWalker{r: r, src: src, spans: spans, fields: fields}
 	if err := w.value("", 0); err != nil {
 		return nil, err
 	}
@@ -40,6 +40,8 @@ type jsonWalker struct {
 	path  []pathElem
 	edits []edit
 	names nameCache
+	// fields are the declared secret fields that apply to this document.
+	fields []fieldPattern
 }
 
 // pathElem is one step of a JSON path: an object key or an array index.
@@ -207,6 +209,9 @@ func (w *jsonWalker) str() (start, end int, err error) {
 // value of a secret key, else the free-text secrets inside it.
 func (w *jsonWalker) stringValue(start, end int, secret string) {
 	content := w.src[start+1 : end-1]
+	if secret == "" && len(w.fields) > 0 {
+		secret = fieldRule(w.fields, w.path)
+	}
 	if secret != "" && !masked(content) {
 		w.skipSpansBefore(end)
 		w.edits = append(w.edits, edit{start: start + 1, end: end - 1, rule: secret, location: w.location()})

@@ -216,7 +216,7 @@ func (t *transport) capture(ctx context.Context, rec *Recorder, filter ExchangeF
 	contentType := resp.Header.Get("Content-Type")
 	redacted, reds := body, []evidence.Redaction(nil)
 	if rec != nil {
-		redacted, reds = t.opts.Redactor.Redact(contentType, body)
+		redacted, reds = t.opts.Redactor.RedactResponse(req.URL.Path, contentType, body)
 	}
 	if filter != nil {
 		out, freds, err := filter.FilterBody(resp.StatusCode, contentType, redacted)

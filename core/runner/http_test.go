@@ -234,3 +234,67 @@ func TestSecretInUpstreamErrorNeverStored(t *testing.T) {
 		t.Errorf("the gap no longer says what was wrong: %s", places["run summary"])
 	}
 }
+
+// secretFieldsFactory is a test factory that declares secret fields.
+type secretFieldsFactory struct {
+	*testFactory
+	fields []connector.SecretField
+}
+
+func (f secretFieldsFactory) SecretFields() []connector.SecretField { return f.fields }
+
+// TestDeclaredSecretFields: what a connector declares secret is redacted in the stored
+// response of its endpoint and in the document of its kind, although nothing about the
+// value looks secret; an invalid declaration is a gap of the instance.
+func TestDeclaredSecretFields(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/functions", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"FunctionName":"f1","Environment":{"Variables":{"PIN":"plain-pin-canary"}}}`)
+	})
+	srv, err := simkit.Serve(mux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	f := secretFieldsFactory{httpFactory(srv.URL, "/functions"), []connector.SecretField{
+		{Endpoint: "/functions", Kind: "sim.functions", Path: "$.Environment.Variables.*"},
+	}}
+	e := newEnv(t)
+	sum, err := e.runner().Run(context.Background(), []Instance{instance("sim-org", f.testFactory), {Name: "declared", Factory: f, Settings: nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Artefacts != 2 || sum.Gaps != 0 {
+		t.Fatalf("%d artefacts, %d gaps; want 2, 0: %+v", sum.Artefacts, sum.Gaps, sum.GapList)
+	}
+	_, envs := e.manifestOf(t, sum.Manifest)
+	for _, env := range envs {
+		doc, err := store.GetBytes(context.Background(), e.repo.Objects, env.Document.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := store.GetBytes(context.Background(), e.repo.Objects, env.Exchanges[0].Body.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		declared := env.Connector.Instance == "declared"
+		for what, b := range map[string][]byte{"document": doc, "response": raw} {
+			if leaked := strings.Contains(string(b), "plain-pin-canary"); leaked == declared {
+				t.Errorf("%s of %s: %s", what, env.Connector.Instance, b)
+			}
+		}
+		if declared && (len(env.Exchanges[0].Redactions) != 1 || env.Exchanges[0].Redactions[0].Location != "$.Environment.Variables.PIN") {
+			t.Errorf("redactions of the response: %+v", env.Exchanges[0].Redactions)
+		}
+	}
+
+	bad := secretFieldsFactory{f.testFactory, []connector.SecretField{{Kind: "k", Path: "Environment"}}}
+	sum, err = e.runner().Run(context.Background(), []Instance{{Name: "bad", Factory: bad}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Gaps != 1 || !strings.Contains(sum.GapList[0].Error, "invalid secret fields") {
+		t.Errorf("invalid declaration: %+v", sum.GapList)
+	}
+}

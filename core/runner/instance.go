@@ -67,6 +67,8 @@ type instanceState struct {
 	artefacts atomic.Int64
 	gaps      atomic.Int64
 	exchanges atomic.Int64
+	// redactor knows the secret fields the connector declared; nil means the default.
+	redactor *connector.Redactor
 }
 
 var errInstanceClosed = errors.New("the runner stopped accepting artefacts from this instance")
@@ -151,10 +153,17 @@ func (c *collector) collect(ctx context.Context, in Instance, st *instanceState,
 	if in.RequestTimeout > 0 {
 		limits.RequestTimeout = in.RequestTimeout
 	}
+	if sf, ok := in.Factory.(connector.SecretFielder); ok {
+		red, err := connector.DefaultRedactor().WithSecretFields(sf.SecretFields())
+		if err != nil {
+			return false, fmt.Errorf("the connector declares invalid secret fields: %w", err)
+		}
+		st.redactor = red
+	}
 	opts := connector.Options{
 		Instance:   in.Name,
 		Logger:     log,
-		HTTPClient: c.r.httpClient(in.Name, c.objects, log, limits.RequestTimeout),
+		HTTPClient: c.r.httpClient(in.Name, c.objects, log, limits.RequestTimeout, st.redactor),
 		Now:        c.r.now,
 		Secrets:    c.r.Secrets,
 		Limits:     limits,
@@ -234,7 +243,11 @@ func (c *collector) store(ctx context.Context, st *instanceState, a evidence.Art
 		env.Error = connector.DefaultRedactor().RedactString(env.Error)
 	}
 	if len(a.Document) > 0 {
-		doc, reds, err := connector.DefaultRedactor().RedactJSONDocument(a.Document)
+		red := st.redactor
+		if red == nil {
+			red = connector.DefaultRedactor()
+		}
+		doc, reds, err := red.RedactDocument(a.Kind, a.Document)
 		if err != nil {
 			env.Status, env.Error = evidence.StatusFailed, "could not redact the document: "+oneLine(err.Error())
 		} else {

@@ -18,10 +18,10 @@ func (r *Runner) baseTransport() http.RoundTripper {
 
 // httpClient returns the client an instance must use for every upstream request: the
 // capturing transport over BaseTransport, storing redacted bodies into objects (so they
-// are deduplicated and counted like documents), bounding each request by requestTimeout
-// and reporting each exchange to Observe.
-func (r *Runner) httpClient(instance string, objects store.Store, log *slog.Logger, requestTimeout time.Duration) *http.Client {
-	opts := connector.TransportOptions{Sink: objects, Logger: log, RequestTimeout: requestTimeout}
+// are deduplicated and counted like documents), redacting with redactor (nil: the
+// default), bounding each request by requestTimeout and reporting each exchange to Observe.
+func (r *Runner) httpClient(instance string, objects store.Store, log *slog.Logger, requestTimeout time.Duration, redactor *connector.Redactor) *http.Client {
+	opts := connector.TransportOptions{Sink: objects, Logger: log, RequestTimeout: requestTimeout, Redactor: redactor}
 	if r.Observe != nil {
 		opts.Observe = func(st connector.ExchangeStats) { r.Observe(instance, st) }
 	}
