@@ -218,24 +218,13 @@ func randomToken(v []byte) bool {
 	if len(v) < minRandomLen || len(v) > 1024 {
 		return false
 	}
-	var c classes
-	pad := 0
+	// The base64 alphabets, '=' only as padding.
 	for i, b := range v {
-		switch {
-		case b >= 'a' && b <= 'z':
-			c.lower++
-		case b >= 'A' && b <= 'Z':
-			c.upper++
-		case b >= '0' && b <= '9':
-			c.digit++
-		case b == '=' && i >= len(v)-2:
-			pad++
-		case b == '+' || b == '/' || b == '-' || b == '_':
-			c.other++
-		default:
+		if !isB64URL(b) && b != '+' && b != '/' && (b != '=' || i < len(v)-2) {
 			return false
 		}
 	}
+	c := classify(v)
 	if c.lower < 2 || c.upper < 2 || c.digit < 2 || v[0] == '/' {
 		return false // a path is not a token
 	}
