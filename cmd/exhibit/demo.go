@@ -282,7 +282,7 @@ func parseDemoDefects(specs []string) (map[int][]string, error) {
 
 func startDemoSims(size string, ports map[string]int, extraAWS map[int][]string) (*demoSims, error) {
 	day := startOfDay(time.Now())
-	// The demo's AWS organisation has two deliberate failures (an unencrypted bucket in
+	// The demo's AWS organisation has two deliberate failures (a backup bucket without KMS in
 	// production, SSH open to the world in development); GitHub and Entra ID bring their own
 	// demo defects and a missing Entra ID P2 licence (a gap).
 	awsOpts := awssim.Options{Now: day, Defects: map[int][]string{1: {"bucket_unencrypted"}, 2: {"sg_ssh_open"}}}

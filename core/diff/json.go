@@ -110,17 +110,21 @@ func (d *differ) object(path string, a, b map[string]any) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		p := member(path, k)
 		va, ina := a[k]
 		vb, inb := b[k]
-		switch {
-		case ina && !inb:
-			d.add(Field{Path: p, Op: Removed, Old: raw(va)})
-		case !ina && inb:
-			d.add(Field{Path: p, Op: Added, New: raw(vb)})
-		default:
-			d.value(p, va, vb)
-		}
+		d.pair(member(path, k), va, ina, vb, inb)
+	}
+}
+
+// pair compares one member or element that may be missing on either side.
+func (d *differ) pair(p string, va any, ina bool, vb any, inb bool) {
+	switch {
+	case ina && !inb:
+		d.add(Field{Path: p, Op: Removed, Old: raw(va)})
+	case !ina && inb:
+		d.add(Field{Path: p, Op: Added, New: raw(vb)})
+	default:
+		d.value(p, va, vb)
 	}
 }
 
@@ -138,31 +142,21 @@ func (d *differ) array(path string, a, b []any) {
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			p := fmt.Sprintf("%s[%s=%s]", path, key, id)
 			va, ina := ia[id]
 			vb, inb := ib[id]
-			switch {
-			case ina && !inb:
-				d.add(Field{Path: p, Op: Removed, Old: raw(va)})
-			case !ina && inb:
-				d.add(Field{Path: p, Op: Added, New: raw(vb)})
-			default:
-				d.value(p, va, vb)
-			}
+			d.pair(fmt.Sprintf("%s[%s=%s]", path, key, id), va, ina, vb, inb)
 		}
 		return
 	}
-	n := max(len(a), len(b))
-	for i := 0; i < n; i++ {
-		p := path + "[" + strconv.Itoa(i) + "]"
-		switch {
-		case i >= len(b):
-			d.add(Field{Path: p, Op: Removed, Old: raw(a[i])})
-		case i >= len(a):
-			d.add(Field{Path: p, Op: Added, New: raw(b[i])})
-		default:
-			d.value(p, a[i], b[i])
+	for i := 0; i < max(len(a), len(b)); i++ {
+		var va, vb any
+		if i < len(a) {
+			va = a[i]
 		}
+		if i < len(b) {
+			vb = b[i]
+		}
+		d.pair(path+"["+strconv.Itoa(i)+"]", va, i < len(a), vb, i < len(b))
 	}
 }
 
