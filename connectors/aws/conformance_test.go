@@ -70,12 +70,6 @@ func TestConformance(t *testing.T) {
 			}
 			return out, nil
 		},
-		ExpectedFailures: map[string]string{
-			// AWS documents that GetCallerIdentity needs no permission, yet it is declared:
-			// no request needs it, and the deploy policies (rightly) do not grant it.
-			"Permissions": "sts:GetCallerIdentity is declared but needs no permission",
-			"Deploy":      "sts:GetCallerIdentity is declared but not in deploy/aws",
-		},
 	})
 }
 

@@ -83,9 +83,11 @@ var kinds = []kindDef{
 	{"aws.secretsmanager.rotation", "Secrets rotation", scopeRegion, []string{"secretsmanager:ListSecrets"}},
 }
 
-// targetActions are needed to find the targets, not for one kind: the caller's identity,
-// account discovery, assuming the read-only role, and the regions enabled per account.
-var targetActions = []string{"sts:GetCallerIdentity", "sts:AssumeRole", "organizations:ListAccounts", "ec2:DescribeRegions"}
+// targetActions are needed to find the targets, not for one kind: account discovery,
+// assuming the read-only role, and the regions enabled per account. The caller's identity
+// (sts:GetCallerIdentity) is read too, but AWS documents that it needs no permission, so it
+// is not declared.
+var targetActions = []string{"sts:AssumeRole", "organizations:ListAccounts", "ec2:DescribeRegions"}
 
 var kindByName = func() map[string]*kindDef {
 	m := make(map[string]*kindDef, len(kinds))

@@ -12,16 +12,13 @@ import (
 // to find and enter the target accounts; the read-only role in each target needs the rest.
 var collectorOnlyActions = []string{"sts:AssumeRole", "organizations:ListAccounts"}
 
-// noPermissionActions need no IAM permission (GetCallerIdentity always works).
-var noPermissionActions = []string{"sts:GetCallerIdentity"}
-
 // ReadOnlyPolicy returns the IAM policy for the role Exhibit assumes in every target account:
 // exactly the read actions the declared kinds need (Factory.Permissions), nothing else.
 // deploy/aws/exhibit-readonly-policy.json is this output; a test keeps them equal.
 func ReadOnlyPolicy() []byte {
 	var actions []string
 	for _, p := range permissions() {
-		if slices.Contains(collectorOnlyActions, p.Name) || slices.Contains(noPermissionActions, p.Name) {
+		if slices.Contains(collectorOnlyActions, p.Name) {
 			continue
 		}
 		actions = append(actions, p.Name)

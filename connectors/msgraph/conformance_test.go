@@ -47,9 +47,6 @@ func TestConformance(t *testing.T) {
 			}
 			return out, nil
 		},
-		ExpectedFailures: map[string]string{
-			"Kinds": "README.md has no kinds table yet",
-		},
 	})
 }
 
