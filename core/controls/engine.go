@@ -202,8 +202,8 @@ func applyOverrides(cfg *config.Config, rs *RuleSet) error {
 				bad = true
 				continue
 			}
-			if paramKind(def) != paramKind(v) {
-				errs = append(errs, cfg.Errorf(key+".params."+k, "rule %s parameter %s is a %s, not a %s", o.Rule, k, paramKind(def), paramKind(v)))
+			if ParamKind(def) != ParamKind(v) {
+				errs = append(errs, cfg.Errorf(key+".params."+k, "rule %s parameter %s is a %s, not a %s", o.Rule, k, ParamKind(def), ParamKind(v)))
 				bad = true
 				continue
 			}
@@ -235,9 +235,9 @@ func applyDisabled(cfg *config.Config, rs *RuleSet) error {
 	return errors.Join(errs...)
 }
 
-// paramKind names the JSON-ish kind of a parameter value, so an override cannot turn a
-// number into a string.
-func paramKind(v any) string {
+// ParamKind names the JSON-ish kind of a parameter value (number, string, boolean, null,
+// list, mapping), so an override cannot turn a number into a string.
+func ParamKind(v any) string {
 	switch v.(type) {
 	case int, int64, float64, uint64:
 		return "number"

@@ -99,6 +99,12 @@ func (d *differ) value(path string, a, b any) {
 }
 
 func (d *differ) object(path string, a, b map[string]any) {
+	d.members(a, b, func(k string) string { return member(path, k) })
+}
+
+// members pairs the values of a and b by key, in key order, and compares each pair; name
+// gives the path of a key.
+func (d *differ) members(a, b map[string]any, name func(string) string) {
 	keys := make([]string, 0, len(a)+len(b))
 	for k := range a {
 		keys = append(keys, k)
@@ -112,7 +118,7 @@ func (d *differ) object(path string, a, b map[string]any) {
 	for _, k := range keys {
 		va, ina := a[k]
 		vb, inb := b[k]
-		d.pair(member(path, k), va, ina, vb, inb)
+		d.pair(name(k), va, ina, vb, inb)
 	}
 }
 
@@ -130,22 +136,9 @@ func (d *differ) pair(p string, va any, ina bool, vb any, inb bool) {
 
 func (d *differ) array(path string, a, b []any) {
 	if key := matchKey(a, b); key != "" {
-		ia, ib := indexBy(a, key), indexBy(b, key)
-		ids := make([]string, 0, len(ia)+len(ib))
-		for id := range ia {
-			ids = append(ids, id)
-		}
-		for id := range ib {
-			if _, ok := ia[id]; !ok {
-				ids = append(ids, id)
-			}
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			va, ina := ia[id]
-			vb, inb := ib[id]
-			d.pair(fmt.Sprintf("%s[%s=%s]", path, key, id), va, ina, vb, inb)
-		}
+		d.members(indexBy(a, key), indexBy(b, key), func(id string) string {
+			return fmt.Sprintf("%s[%s=%s]", path, key, id)
+		})
 		return
 	}
 	for i := 0; i < max(len(a), len(b)); i++ {

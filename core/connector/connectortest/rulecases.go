@@ -292,8 +292,8 @@ func (tbl *ruleTable) parseParams(c *RuleCase, r *controls.Rule, p *yaml.Node, w
 		if err := v.Decode(&val); err != nil {
 			return fmt.Errorf("%s:%d: %s.params.%s: %v", tbl.path, v.Line, where, k.Value, err)
 		}
-		if paramKind(def) != paramKind(val) {
-			return fmt.Errorf("%s:%d: %s: parameter %s is a %s, not a %s", tbl.path, v.Line, where, k.Value, paramKind(def), paramKind(val))
+		if controls.ParamKind(def) != controls.ParamKind(val) {
+			return fmt.Errorf("%s:%d: %s: parameter %s is a %s, not a %s", tbl.path, v.Line, where, k.Value, controls.ParamKind(def), controls.ParamKind(val))
 		}
 		c.Params[k.Value] = v
 	}
@@ -533,25 +533,6 @@ func writeJSON(buf *bytes.Buffer, n *yaml.Node) error {
 		return fmt.Errorf("line %d: unsupported YAML node", n.Line)
 	}
 	return nil
-}
-
-// paramKind classifies a decoded YAML value the way the config's overrides are checked.
-func paramKind(v any) string {
-	switch v.(type) {
-	case int, int64, uint64, float64:
-		return "number"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case nil:
-		return "null"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "mapping"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // checkKeys rejects duplicate keys, and keys not in known unless known is nil.
