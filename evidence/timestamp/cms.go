@@ -7,6 +7,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
 )
 
 // The CMS structures of a time-stamp token (RFC 5652 §5, RFC 3161 §2.4.2), decoded only as
@@ -95,6 +96,26 @@ func checkSignedBytes(token []byte, signer *x509.Certificate) error {
 	if len(rest) > 0 {
 		return errors.New("time-stamp token: trailing bytes in the signed data")
 	}
+	// DER has one encoding: the token must be exactly the encoding of what was parsed, so no
+	// version, tag or length outside the signed attributes can differ unnoticed.
+	if err := sameEncoding(token, ci, sd); err != nil {
+		return err
+	}
+	if sd.Version != 3 {
+		return fmt.Errorf("time-stamp token: signed data version %d, want 3 (RFC 5652 §5.1)", sd.Version)
+	}
+	ec := sd.EncapContentInfo.EContent
+	if ec.Class == asn1.ClassContextSpecific { // the [0] EXPLICIT wrapper: look inside
+		if rest, err := asn1.Unmarshal(ec.Bytes, &ec); err != nil || len(rest) > 0 {
+			return errors.New("time-stamp token: the encapsulated content is not one value")
+		}
+	}
+	if ec.Class != asn1.ClassUniversal || ec.Tag != asn1.TagOctetString || ec.IsCompound {
+		return errors.New("time-stamp token: the encapsulated content is not an OCTET STRING")
+	}
+	if err := checkCertificateSet(sd.Certificates); err != nil {
+		return err
+	}
 	if !sd.EncapContentInfo.EContentType.Equal(oidTSTInfo) {
 		return fmt.Errorf("time-stamp token: encapsulated content type %s is not id-ct-TSTInfo", sd.EncapContentInfo.EContentType)
 	}
@@ -110,6 +131,16 @@ func checkSignedBytes(token []byte, signer *x509.Certificate) error {
 		return fmt.Errorf("time-stamp token: %d signers, want 1", len(sd.SignerInfos))
 	}
 	si := sd.SignerInfos[0]
+	if si.Version != 1 {
+		return fmt.Errorf("time-stamp token: signer info version %d, want 1 (issuer and serial number)", si.Version)
+	}
+	sid, err := asn1.Marshal(struct {
+		Issuer asn1.RawValue
+		Serial *big.Int
+	}{asn1.RawValue{FullBytes: signer.RawIssuer}, signer.SerialNumber})
+	if err != nil || !bytes.Equal(sid, si.SID.FullBytes) {
+		return errors.New("time-stamp token: the signer identifier does not name the signing certificate")
+	}
 	if !isSHA2(si.DigestAlgorithm.Algorithm) {
 		return fmt.Errorf("time-stamp token: signer's digest algorithm %s is not SHA-256, -384 or -512", si.DigestAlgorithm.Algorithm)
 	}
@@ -141,4 +172,64 @@ func checkSignedBytes(token []byte, signer *x509.Certificate) error {
 
 func isSHA2(oid asn1.ObjectIdentifier) bool {
 	return oid.Equal(oidSHA256) || oid.Equal(oidSHA384) || oid.Equal(oidSHA512)
+}
+
+// sameEncoding reports whether token is exactly the DER encoding of the parsed structures.
+func sameEncoding(token []byte, ci cmsContentInfo, sd cmsSignedData) error {
+	inner, err := asn1.Marshal(sd)
+	if err != nil {
+		return fmt.Errorf("time-stamp token: %w", err)
+	}
+	outer, err := asn1.Marshal(cmsContentInfo{ContentType: ci.ContentType,
+		Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner}})
+	if err != nil {
+		return fmt.Errorf("time-stamp token: %w", err)
+	}
+	if !bytes.Equal(outer, token) {
+		return errors.New("time-stamp token: not in the one DER encoding of its contents")
+	}
+	return nil
+}
+
+// checkCertificateSet checks that the certificates field, if present, is a set of
+// certificates, each a DER SEQUENCE that parses as an X.509 certificate.
+func checkCertificateSet(set asn1.RawValue) error {
+	rest := set.Bytes
+	for len(rest) > 0 {
+		var c asn1.RawValue
+		var err error
+		if rest, err = asn1.Unmarshal(rest, &c); err != nil {
+			return fmt.Errorf("time-stamp token: certificates: %w", err)
+		}
+		if c.Class != asn1.ClassUniversal || c.Tag != asn1.TagSequence || !c.IsCompound {
+			return errors.New("time-stamp token: certificates: an entry is not a certificate")
+		}
+		if _, err := x509.ParseCertificate(c.FullBytes); err != nil {
+			return fmt.Errorf("time-stamp token: certificates: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkStatus checks the TimeStampResp around the token (RFC 3161 §2.4.2): its status is one
+// of the six PKIStatus values, read as DER, so that a negative number is not taken for
+// "granted" by a parser that only refuses statuses above zero. Which statuses carry a token
+// is left to that parser.
+func checkStatus(der []byte) error {
+	var resp struct {
+		Status asn1.RawValue
+		Token  asn1.RawValue `asn1:"optional"`
+	}
+	rest, err := asn1.Unmarshal(der, &resp)
+	if err != nil || len(rest) > 0 {
+		return errors.New("time-stamp response: not one DER TimeStampResp")
+	}
+	var status int
+	if _, err := asn1.Unmarshal(resp.Status.Bytes, &status); err != nil {
+		return fmt.Errorf("time-stamp response: status: %w", err)
+	}
+	if status < 0 || status > 5 {
+		return fmt.Errorf("time-stamp response: status %d is not a PKIStatus", status)
+	}
+	return nil
 }

@@ -182,6 +182,9 @@ func Verify(der []byte, digest [32]byte, o VerifyOptions) (*Token, error) {
 	if o.Roots == nil {
 		return nil, errors.New("no CA certificates to verify the time-stamp token against")
 	}
+	if err := checkStatus(der); err != nil {
+		return nil, err
+	}
 	ts, err := rfc3161.ParseResponse(der)
 	if err != nil {
 		return nil, fmt.Errorf("time-stamp response: %w", err)
